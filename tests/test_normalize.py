@@ -1,0 +1,151 @@
+"""normalize() against torch's own normalization functions, over many shapes and axis sets."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from normlab import normalize
+
+SETTINGS = settings(max_examples=60, deadline=None)
+shapes = st.lists(st.integers(2, 5), min_size=2, max_size=5).map(tuple)
+
+
+def rand(shape, seed):
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed)) * 3 + 1
+
+
+@SETTINGS
+@given(
+    shape=shapes,
+    k=st.integers(1, 5),
+    seed=st.integers(0, 2**16),
+    eps=st.sampled_from([1e-5, 1e-12, 0.1]),
+)
+def test_matches_layer_norm_over_last_k_dims(shape, k, seed, eps):
+    k = min(k, len(shape))
+    x = rand(shape, seed)
+    expected = F.layer_norm(x, shape[-k:], eps=eps)
+    torch.testing.assert_close(normalize(x, tuple(range(-k, 0)), eps), expected)
+
+
+@SETTINGS
+@given(shape=shapes, seed=st.integers(0, 2**16))
+def test_matches_layer_norm_module(shape, seed):
+    x = rand(shape, seed)
+    torch.testing.assert_close(normalize(x, -1), nn.LayerNorm(shape[-1])(x))
+
+
+@SETTINGS
+@given(
+    shape=st.lists(st.integers(2, 5), min_size=3, max_size=5).map(tuple), seed=st.integers(0, 2**16)
+)
+def test_matches_instance_norm(shape, seed):
+    x = rand(shape, seed)
+    spatial = tuple(range(2, len(shape)))
+    torch.testing.assert_close(normalize(x, spatial), F.instance_norm(x))
+
+
+@SETTINGS
+@given(
+    shape=st.lists(st.integers(2, 5), min_size=2, max_size=5).map(tuple), seed=st.integers(0, 2**16)
+)
+def test_matches_batch_norm_in_training(shape, seed):
+    x = rand(shape, seed)
+    batch_and_spatial = (0,) + tuple(range(2, len(shape)))
+    expected = F.batch_norm(x, None, None, training=True)
+    torch.testing.assert_close(normalize(x, batch_and_spatial), expected)
+
+
+@SETTINGS
+@given(
+    n=st.integers(1, 4),
+    groups=st.integers(1, 4),
+    per_group=st.integers(1, 3),
+    spatial=st.lists(st.integers(1, 4), min_size=0, max_size=2),
+    seed=st.integers(0, 2**16),
+)
+def test_matches_group_norm(n, groups, per_group, spatial, seed):
+    c = groups * per_group
+    if per_group * max(1, torch.Size(spatial).numel()) < 2:
+        spatial = [2]  # a group of one element has no variance to speak of
+    x = rand((n, c, *spatial), seed)
+    # GroupNorm is normalize over (channels-in-group, spatial) after splitting C into G x C/G.
+    grouped = x.reshape(n, groups, per_group, *spatial)
+    by_hand = normalize(grouped, tuple(range(2, grouped.ndim))).reshape(x.shape)
+    torch.testing.assert_close(by_hand, F.group_norm(x, groups), rtol=1e-4, atol=1e-4)
+
+
+@SETTINGS
+@given(shape=shapes, seed=st.integers(0, 2**16), data=st.data())
+def test_any_axis_set_gives_zero_mean_unit_variance(shape, seed, data):
+    dims = data.draw(st.sets(st.integers(0, len(shape) - 1), min_size=1).map(tuple))
+    y = normalize(rand(shape, seed), dims, eps=0.0)
+    torch.testing.assert_close(
+        y.mean(dims), torch.zeros(()).expand_as(y.mean(dims)), atol=1e-5, rtol=0
+    )
+    var = y.var(dims, correction=0)
+    torch.testing.assert_close(var, torch.ones_like(var), atol=1e-4, rtol=0)
+
+
+def test_reproduces_the_learners_mistaken_numbers():
+    x = rand((2, 3, 4), 0)
+    mean = x[0].mean()
+    std = x[0].std()  # unbiased, over the whole sentence, no eps
+    mistaken = (x[0] - mean) / std
+    torch.testing.assert_close(normalize(x, (1, 2), eps=0.0, unbiased=True)[0], mistaken)
+
+
+def test_negative_and_positive_dims_agree():
+    x = rand((2, 3, 4), 1)
+    torch.testing.assert_close(normalize(x, (-2, -1)), normalize(x, (2, 1)))
+
+
+def test_keeps_dtype_and_shape():
+    x = rand((2, 3), 2).double()
+    y = normalize(x, 1)
+    assert y.dtype == torch.float64 and y.shape == x.shape
+
+
+@pytest.mark.parametrize(
+    "dims, error, words",
+    [
+        ((), ValueError, "at least one axis"),
+        ((1, 1), ValueError, "must not repeat"),
+        ((2, -1), ValueError, "must not repeat"),
+        ((3,), IndexError, "out of range"),
+        ((-4,), IndexError, "out of range"),
+        ((1.0,), TypeError, "must contain ints"),
+        ("1", TypeError, "an int or a tuple"),
+        (None, TypeError, "an int or a tuple"),
+        (True, TypeError, "an int or a tuple"),
+    ],
+)
+def test_bad_dims_are_named(dims, error, words):
+    with pytest.raises(error, match=words) as info:
+        normalize(torch.randn(2, 3, 4), dims)
+    assert "dims" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "x, words",
+    [
+        (torch.arange(6).reshape(2, 3), "floating-point"),
+        (torch.randn(0, 3), "must not be empty"),
+        (torch.tensor(1.0), "0-d"),
+        ([[1.0, 2.0]], "torch.Tensor"),
+    ],
+)
+def test_bad_x_is_named(x, words):
+    with pytest.raises((TypeError, ValueError), match=words) as info:
+        normalize(x, -1)
+    assert str(info.value).startswith("x ")
+
+
+def test_bad_eps_and_unbiased_on_single_elements():
+    with pytest.raises(ValueError, match="eps must be a non-negative"):
+        normalize(torch.randn(2, 3), -1, eps=-1.0)
+    with pytest.raises(ValueError, match="at least 2 elements"):
+        normalize(torch.randn(2, 1), -1, unbiased=True)
