@@ -24,6 +24,15 @@ def test_layout_of_3d_and_2d():
     assert ids.shape == (1, 3, 4) and labels == ("", "axis0", "axis1")
 
 
+def test_layout_order_puts_a_chosen_axis_in_depth():
+    r = probe(nn.LayerNorm(4), (5, 2, 4), names=("K", "N", "D"))
+    ids, labels = layout(r, order=(1, 0, 2))
+    assert ids.shape == (2, 5, 4) and labels == ("N", "K", "D")
+    assert np.array_equal(ids[1, 3], r.groups[3, 1].numpy())
+    with pytest.raises(ValueError, match="permutation of"):
+        layout(r, order=(0, 0, 2))
+
+
 def test_draw_groups_colours_one_group():
     r = probe(nn.LayerNorm(4), (2, 3, 4))
     ax = draw_groups(r, group=2)

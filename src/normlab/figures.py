@@ -30,11 +30,15 @@ PALE = (0.93, 0.93, 0.93, 0.25)
 EDGE = (0.45, 0.45, 0.45, 0.6)
 
 
-def layout(result: ProbeResult) -> tuple[np.ndarray, tuple[str, str, str]]:
+def layout(
+    result: ProbeResult, order: tuple[int, int, int] | None = None
+) -> tuple[np.ndarray, tuple[str, str, str]]:
     """Group ids arranged as ``[depth, vertical, horizontal]`` and the three axis labels.
 
     Args:
         result: a ``ProbeResult`` of a 2-, 3- or 4-d shape.
+        order: for a 3-d result only, which axes become (depth, vertical, horizontal); default
+            ``(0, 1, 2)``. ``(1, 0, 2)`` draws ``[K, N, D]`` as N sheets of ``[K, D]``.
 
     Returns:
         ``(ids, (depth_label, vertical_label, horizontal_label))`` with ``ids`` an int array.
@@ -45,6 +49,13 @@ def layout(result: ProbeResult) -> tuple[np.ndarray, tuple[str, str, str]]:
         )
     g = result.groups.numpy()
     names = result.names
+    if order is not None:
+        if g.ndim != 3 or sorted(order) != [0, 1, 2]:
+            raise ValueError(
+                f"order must be a permutation of (0, 1, 2) for a 3-d result, got order={order!r} "
+                f"for shape {result.shape}"
+            )
+        return g.transpose(order), tuple(names[a] for a in order)
     if g.ndim == 2:
         return g[None], ("", names[0], names[1])
     if g.ndim == 3:
@@ -68,6 +79,7 @@ def draw_groups(
     group: int = 0,
     title: str | None = None,
     color: str = "C0",
+    order: tuple[int, int, int] | None = None,
 ) -> Axes:
     """Draw the probed tensor as cubes and colour the elements of one group of shared statistics.
 
@@ -78,11 +90,13 @@ def draw_groups(
             holds the first element.
         title: the axes title; default ``str(result)``, wrapped.
         color: the colour of the highlighted cubes.
+        order: for 3-d results, which axes are drawn as (depth, vertical, horizontal); see
+            ``layout``.
 
     Returns:
         The axes drawn on.
     """
-    ids, (depth_label, vertical_label, horizontal_label) = layout(result)
+    ids, (depth_label, vertical_label, horizontal_label) = layout(result, order)
     if isinstance(group, bool) or not isinstance(group, int) or not 0 <= group < result.n_groups:
         raise ValueError(f"group must be an int from 0 to {result.n_groups - 1}, got {group!r}")
     if ax is None:
