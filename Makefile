@@ -50,9 +50,7 @@ nbval: $(STAMP)
 test: lint pytest nbval book
 
 notebooks: $(STAMP)
-	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-	  --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.record_timing=False \
-	  --ExecutePreprocessor.timeout=600 $(NOTEBOOKS)
+	$(PY) -m normlab.notebooks $(NOTEBOOKS)
 
 clean:
 	rm -rf _build

@@ -1,0 +1,76 @@
+"""Re-execute the book's notebooks in place, so their stored outputs come from one fresh run.
+
+``make notebooks`` runs ``python -m normlab.notebooks notebooks/*.ipynb``. Each notebook runs
+top to bottom in a new kernel of the current Python environment, from the notebook's own folder;
+outputs are replaced, execution counts restart at 1, and no timing metadata is written (it would
+change on every run and make diffs noisy). A cell that raises stops the run unless the cell is
+tagged ``raises-exception``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+#: Cell metadata that changes on every run and carries no meaning for readers.
+VOLATILE_METADATA = ("execution", "collapsed", "scrolled")
+
+
+def execute(path: str | Path, timeout: int = 600) -> float:
+    """Execute the notebook at ``path`` in place; return the seconds it took.
+
+    Args:
+        path: an ``.ipynb`` file.
+        timeout: seconds any one cell may run.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        nbclient.exceptions.CellExecutionError: a cell not tagged ``raises-exception`` raised.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = Path(path)
+    if not path.is_file() or path.suffix != ".ipynb":
+        raise FileNotFoundError(f"path must be an existing .ipynb file, got {str(path)!r}")
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["kernelspec"] = {
+        "display_name": "Python 3",
+        "language": "python",
+        "name": "python3",
+    }
+    start = time.perf_counter()
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(path.parent.resolve())}},
+    )
+    client.execute()
+    seconds = time.perf_counter() - start
+    for cell in nb.cells:
+        for key in VOLATILE_METADATA:
+            cell.metadata.pop(key, None)
+    nb.metadata.get("language_info", {}).pop("version", None)
+    nbformat.validate(nb)
+    nbformat.write(nb, path)
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``python -m normlab.notebooks NOTEBOOK [NOTEBOOK ...]``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="+", help=".ipynb files to execute in place")
+    parser.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+    args = parser.parse_args(argv)
+    for nb in args.notebooks:
+        seconds = execute(nb, args.timeout)
+        print(f"{nb}: executed in {seconds:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
