@@ -125,6 +125,7 @@ def draw_groups(
         axis.pane.set_visible(False)
         axis.line.set_visible(False)
     ax.grid(False)
+    ax.set_facecolor("none")  # let a neighbouring panel's axis label show through
     text = str(result) if title is None else title
     ax.set_title(textwrap.fill(text, 34), fontsize=9)
     return ax
@@ -161,5 +162,5 @@ def draw_panels(
     for i, res in enumerate(results):
         ax = fig.add_subplot(nrows, ncols, i + 1, projection="3d")
         draw_groups(res, ax, title=None if titles is None else titles[i])
-    fig.subplots_adjust(left=0.0, right=1.0, bottom=0.02, top=0.9, wspace=0.05, hspace=0.25)
+    fig.subplots_adjust(left=0.0, right=0.97, bottom=0.02, top=0.9, wspace=0.3, hspace=0.25)
     return fig

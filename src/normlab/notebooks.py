@@ -3,8 +3,9 @@
 ``make notebooks`` runs ``python -m normlab.notebooks notebooks/*.ipynb``. Each notebook runs
 top to bottom in a new kernel of the current Python environment, from the notebook's own folder;
 outputs are replaced, execution counts restart at 1, and no timing metadata is written (it would
-change on every run and make diffs noisy). A cell that raises stops the run unless the cell is
-tagged ``raises-exception``.
+change on every run and make diffs noisy). Tracebacks are stored in IPython's minimal form (type
+and message), so no path of this machine reaches the page. A cell that raises stops the run
+unless the cell is tagged ``raises-exception``.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def execute(path: str | Path, timeout: int = 600) -> float:
         timeout=timeout,
         kernel_name="python3",
         record_timing=False,
+        # Short tracebacks: a stored error shows its type and message, not this machine's paths.
+        extra_arguments=["--InteractiveShell.xmode=Minimal"],
         resources={"metadata": {"path": str(path.parent.resolve())}},
     )
     client.execute()
