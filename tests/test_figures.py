@@ -49,6 +49,13 @@ def test_draw_panels_one_axes_per_result():
     assert [ax.get_title() for ax in fig.axes] == ["BN", "IN"]
 
 
+def test_draw_panels_passes_order_to_every_panel():
+    rs = [probe(nn.LayerNorm(4), (5, 2, 4)), probe(nn.LayerNorm([2, 4]), (5, 2, 4))]
+    fig = draw_panels(rs, order=(1, 0, 2))
+    # Depth is drawn along the y axis of each 3-D panel: 2 sheets, not 5.
+    assert [ax.get_ylabel() for ax in fig.axes] == ["seq", "seq"]
+
+
 def test_bad_arguments():
     r = probe(nn.LayerNorm(4), (2, 3, 4))
     with pytest.raises(ValueError, match="group must be an int from 0 to 5"):

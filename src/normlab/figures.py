@@ -137,6 +137,7 @@ def draw_panels(
     *,
     ncols: int | None = None,
     size: float = 3.2,
+    order: tuple[int, int, int] | None = None,
 ) -> Figure:
     """Draw several probe results side by side, one 3-D panel each (e.g. BN | LN | IN | GN).
 
@@ -145,6 +146,8 @@ def draw_panels(
         titles: one title per panel; default each result's description.
         ncols: panels per row; default all in one row.
         size: inches per panel.
+        order: for 3-d results, which axes every panel draws as (depth, vertical, horizontal);
+            see ``layout``.
 
     Returns:
         The figure.
@@ -161,6 +164,6 @@ def draw_panels(
     fig = plt.figure(figsize=(size * ncols, (size + 0.5) * nrows))
     for i, res in enumerate(results):
         ax = fig.add_subplot(nrows, ncols, i + 1, projection="3d")
-        draw_groups(res, ax, title=None if titles is None else titles[i])
+        draw_groups(res, ax, title=None if titles is None else titles[i], order=order)
     fig.subplots_adjust(left=0.0, right=0.97, bottom=0.02, top=0.9, wspace=0.3, hspace=0.25)
     return fig
