@@ -1,0 +1,172 @@
+"""normlab.hooks.record on small torch modules and on a tiny Hugging Face BertModel."""
+
+import os
+
+import pytest
+import torch
+from torch import nn
+
+from normlab import normalize
+from normlab.hooks import Call, Recording, matching_modules, record
+
+
+class Residual(nn.Module):
+    """LayerNorm(x + linear(x)), with a keyword argument, like BERT's output blocks."""
+
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.dense = nn.Linear(d, d)
+        self.LayerNorm = nn.LayerNorm(d)
+
+    def forward(self, h: torch.Tensor, residual: torch.Tensor, *, scale: float = 1.0):
+        return self.LayerNorm(scale * self.dense(h) + residual)
+
+
+def net() -> nn.Module:
+    return nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4), nn.ReLU(), nn.LayerNorm(4))
+
+
+def test_records_layer_norm_inputs_and_outputs_in_call_order():
+    model = net()
+    x = torch.randn(2, 3, 4)
+    with record(model, nn.LayerNorm) as calls:
+        y = model(x)
+    assert isinstance(calls, Recording) and len(calls) == 2
+    assert calls.names == ["1", "3"]
+    torch.testing.assert_close(calls["1"].input, model[0](x))
+    torch.testing.assert_close(calls["1"].output, normalize(calls["1"].input, (-1,)))
+    torch.testing.assert_close(calls[-1].output, y)
+    assert calls[0].module is model[1]
+    assert "Call('1', LayerNorm, args=[[2, 3, 4]], output=[2, 3, 4])" == repr(calls[0])
+
+
+def test_match_by_class_name_and_tuple():
+    model = net()
+    with record(model, "ReLU") as calls:
+        model(torch.randn(2, 4))
+    assert calls.names == ["2"]
+    with record(model, (nn.Linear, "ReLU")) as calls:
+        model(torch.randn(2, 4))
+    assert calls.names == ["0", "2"]
+    assert [n for n, _ in matching_modules(model, [nn.LayerNorm])] == ["1", "3"]
+
+
+def test_subclasses_match_a_class_but_not_its_name():
+    class MyNorm(nn.LayerNorm):
+        pass
+
+    model = nn.Sequential(MyNorm(4))
+    assert [n for n, _ in matching_modules(model, nn.LayerNorm)] == ["0"]
+    with pytest.raises(ValueError, match="matched no submodule"):
+        matching_modules(model, "LayerNorm")
+
+
+def test_args_kwargs_and_residual():
+    block = Residual(4)
+    h, r = torch.randn(2, 3, 4), torch.randn(2, 3, 4)
+    with record(block, (Residual, nn.Linear, nn.LayerNorm)) as calls:
+        block(h, r, scale=0.5)
+    assert calls.names == ["dense", "LayerNorm", ""]  # a call is recorded when it returns
+    top = calls[""]
+    torch.testing.assert_close(top.args[1], r)
+    assert top.kwargs == {"scale": 0.5}
+    torch.testing.assert_close(calls["LayerNorm"].input, 0.5 * calls["dense"].output + r)
+
+
+def test_hooks_are_removed_after_the_block_and_after_an_error():
+    model = net()
+    with record(model, nn.LayerNorm) as calls:
+        model(torch.randn(2, 4))
+    model(torch.randn(2, 4))  # not recorded any more
+    assert len(calls) == 2
+    assert all(not m._forward_hooks for m in model.modules())
+    with pytest.raises(RuntimeError):
+        with record(model, nn.LayerNorm):
+            model(torch.randn(2, 5))  # wrong size: Linear raises
+    assert all(not m._forward_hooks for m in model.modules())
+
+
+def test_recorded_tensors_are_snapshots():
+    ln = nn.LayerNorm(4)
+    x = torch.randn(3, 4)
+    with record(ln, nn.LayerNorm) as calls:
+        y = ln(x)
+    x.zero_()
+    y.zero_()
+    assert calls[0].input.abs().sum() > 0 and calls[0].output.abs().sum() > 0
+    assert not calls[0].output.requires_grad
+
+
+def test_repeated_calls():
+    ln = nn.LayerNorm(4)
+    model = nn.Sequential(ln, nn.ReLU(), ln)  # one module, called twice
+    with record(model, nn.LayerNorm) as calls:
+        model(torch.randn(2, 4))
+    assert calls.names == ["0", "0"]
+    assert len(calls.calls_of("0")) == 2
+    with pytest.raises(ValueError, match="called 2 times"):
+        calls["0"]
+
+
+def test_errors_name_the_argument():
+    model = net()
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+        matching_modules("not a model", nn.LayerNorm)
+    with pytest.raises(TypeError, match="match must be a module class"):
+        matching_modules(model, int)
+    with pytest.raises(TypeError, match="match must be a module class"):
+        matching_modules(model, (nn.LayerNorm, 3))
+    with pytest.raises(ValueError, match="at least one"):
+        matching_modules(model, ())
+    with pytest.raises(ValueError, match=r"matched no submodule of Sequential.*'LayerNorm'"):
+        with record(model, nn.GroupNorm):
+            pass
+    with record(model, nn.LayerNorm) as calls:
+        pass
+    with pytest.raises(KeyError, match="nothing was recorded"):
+        calls["1"]
+    with record(model, nn.LayerNorm) as calls:
+        model(torch.randn(2, 4))
+    with pytest.raises(KeyError, match=r"recorded names: \['1', '3'\]"):
+        calls["encoder"]
+    with pytest.raises(TypeError, match="index a Recording"):
+        calls[1.0]
+
+
+def test_input_needs_a_positional_tensor():
+    call = Call("x", nn.Identity(), (), {"x": torch.ones(1)}, torch.ones(1))
+    with pytest.raises(TypeError, match="look at .args and .kwargs"):
+        _ = call.input
+
+
+def test_tiny_bert_layer_norms_are_post_ln_per_token():
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    transformers = pytest.importorskip("transformers")
+    transformers.logging.set_verbosity_error()
+    config = transformers.BertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=16,
+    )
+    model = transformers.BertModel(config).eval()
+    ids = torch.randint(1, 50, (2, 5))
+    with torch.no_grad(), record(model, (nn.LayerNorm, "BertOutput")) as calls:
+        out = model(input_ids=ids)
+    assert calls.names == [
+        "embeddings.LayerNorm",
+        "encoder.layer.0.attention.output.LayerNorm",
+        "encoder.layer.0.output.LayerNorm",
+        "encoder.layer.0.output",  # recorded when it returns, after its LayerNorm
+    ]
+    for call in calls:
+        if isinstance(call.module, nn.LayerNorm):
+            assert call.module.eps == 1e-12
+            expected = normalize(call.input, (-1,), eps=1e-12) * call.module.weight
+            torch.testing.assert_close(call.output, expected + call.module.bias)
+    block = calls["encoder.layer.0.output"]
+    attention_ln = calls["encoder.layer.0.attention.output.LayerNorm"]
+    torch.testing.assert_close(block.args[1], attention_ln.output)  # the residual
+    torch.testing.assert_close(block.output, out.last_hidden_state)
