@@ -19,15 +19,15 @@ def test_layout_of_4d_flattens_space_onto_the_vertical():
 
 def test_layout_of_3d_and_2d():
     ids, labels = layout(probe(nn.LayerNorm(4), (2, 3, 4)))
-    assert ids.shape == (2, 3, 4) and labels == ("batch", "seq", "dim")
+    assert ids.shape == (2, 3, 4) and labels == ("N", "T", "D")
     ids, labels = layout(probe(nn.LayerNorm(4), (3, 4)))
-    assert ids.shape == (1, 3, 4) and labels == ("", "axis0", "axis1")
+    assert ids.shape == (1, 3, 4) and labels == ("", "N", "D")
 
 
 def test_layout_order_puts_a_chosen_axis_in_depth():
-    r = probe(nn.LayerNorm(4), (5, 2, 4), names=("K", "N", "D"))
+    r = probe(nn.LayerNorm(4), (5, 2, 4))  # [N, T, D], drawn as T sheets of [N, D]
     ids, labels = layout(r, order=(1, 0, 2))
-    assert ids.shape == (2, 5, 4) and labels == ("N", "K", "D")
+    assert ids.shape == (2, 5, 4) and labels == ("T", "N", "D")
     assert np.array_equal(ids[1, 3], r.groups[3, 1].numpy())
     with pytest.raises(ValueError, match="permutation of"):
         layout(r, order=(0, 0, 2))
@@ -53,7 +53,7 @@ def test_draw_panels_passes_order_to_every_panel():
     rs = [probe(nn.LayerNorm(4), (5, 2, 4)), probe(nn.LayerNorm([2, 4]), (5, 2, 4))]
     fig = draw_panels(rs, order=(1, 0, 2))
     # Depth is drawn along the y axis of each 3-D panel: 2 sheets, not 5.
-    assert [ax.get_ylabel() for ax in fig.axes] == ["seq", "seq"]
+    assert [ax.get_ylabel() for ax in fig.axes] == ["T", "T"]
 
 
 def test_bad_arguments():

@@ -1,17 +1,18 @@
-"""probe() on torch's normalization layers, in train and eval mode, across shapes."""
+"""probe() on torch's normalization layers, on look-alikes that are not normalizations, and on
+patterns that have no groups: each verdict is right, or probe raises and says why."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from normlab import MAX_NUMEL, NotANormalizationError, ProbeResult, probe
+from normlab import MAX_NUMEL, NotANormalizationError, normalize, probe
 
-NLP = (2, 3, 4)
-VISION = (2, 4, 3, 3)
+TEXT = (2, 3, 4)  # [N, T, D]
+IMAGE = (2, 4, 3, 3)  # [N, C, H, W]
 
 
-@pytest.mark.parametrize("shape", [(2, 3, 4), (3, 5, 2), (2, 2, 2, 6)])
+@pytest.mark.parametrize("shape", [(2, 3, 4), (3, 5, 2), (2, 2, 2, 6), (2, 1024)])
 def test_layer_norm_last_dim(shape):
     r = probe(nn.LayerNorm(shape[-1]), shape)
     last = len(shape) - 1
@@ -22,27 +23,33 @@ def test_layer_norm_last_dim(shape):
 
 
 def test_layer_norm_last_two_dims_and_description():
-    r = probe(nn.LayerNorm([3, 4]), NLP)
+    r = probe(nn.LayerNorm([3, 4]), TEXT)
     assert r.reduced_dims == (1, 2)
-    assert str(r) == "mean and variance over (seq, dim): one pair per batch element, 2 in all"
+    assert str(r) == "mean and variance over (T, D): one pair per N element, 2 in all"
     assert r.describe(("b", "t", "d")).startswith("mean and variance over (t, d)")
+
+
+def test_default_names_follow_the_book_notation():
+    assert probe(nn.LayerNorm(4), TEXT).names == ("N", "T", "D")
+    assert probe(nn.GroupNorm(2, 4), IMAGE).names == ("N", "C", "H", "W")
+    assert probe(nn.BatchNorm1d(3), (2, 3)).names == ("N", "D")
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 4, 4), (3, 2, 2, 5), (4, 3, 5)])
 def test_batch_norm_train_shares_over_batch_and_space(shape):
     bn = nn.BatchNorm2d(shape[1]) if len(shape) == 4 else nn.BatchNorm1d(shape[1])
-    r = probe(bn.train(), shape)
+    r = probe(bn.train(), shape, names=("N", "C", "H", "W")[: len(shape)])
     assert r.reduced_dims == (0,) + tuple(range(2, len(shape)))
     assert r.group_size[1] == 1
-    assert "one pair per C element" in str(r) or "one pair per seq element" in str(r)
+    assert "one pair per C element" in str(r)
 
 
 def test_batch_norm_eval_shares_nothing_and_module_is_untouched():
     bn = nn.BatchNorm2d(4)
     before = bn.running_mean.clone()
-    probe(bn.train(), VISION)
+    probe(bn.train(), IMAGE)
     torch.testing.assert_close(bn.running_mean, before)  # probe worked on a copy
-    r = probe(bn.eval(), VISION)
+    r = probe(bn.eval(), IMAGE)
     assert r.statistics == "none"
     assert r.reduced_dims == ()
     assert r.group_size == (1, 1, 1, 1)
@@ -63,36 +70,48 @@ def test_group_norm(groups, channels):
     per = channels // groups
     assert r.group_size == (1, per, 2, 3)
     assert r.n_groups == 2 * groups
+    assert r.axis_groups[1] == tuple(tuple(range(k * per, (k + 1) * per)) for k in range(groups))
     if groups == 1:
         assert r.reduced_dims == (1, 2, 3)
     elif per == 1:
         assert r.reduced_dims == (2, 3)
     else:
         assert r.grouped_dims == (1,)
-        assert f"C in groups of {per}" in str(r)
+        assert f"C in groups of {per}," in str(r)
 
 
 def test_group_norm_one_group_is_layer_norm_statistics():
-    a = probe(nn.GroupNorm(1, 4), VISION)
-    b = probe(nn.LayerNorm([4, 3, 3]), VISION)
-    assert a == b  # the dataclass compares shape, names, reduced_dims, group_size, statistics
+    a = probe(nn.GroupNorm(1, 4), IMAGE)
+    b = probe(nn.LayerNorm([4, 3, 3]), IMAGE)
+    assert a == b
     assert torch.equal(a.groups, b.groups)
+
+
+def test_group_norm_on_permuted_channels_is_described_exactly_and_differs():
+    perm = torch.tensor([0, 2, 1, 3])  # channels 0 and 2 share, 1 and 3 share
+    gn = nn.GroupNorm(2, 4)
+    r = probe(lambda x: gn(x[:, perm])[:, perm], IMAGE)
+    assert r.axis_groups[1] == ((0, 2), (1, 3))
+    assert not r.is_consecutive(1)
+    assert "C in groups {0, 2} {1, 3}" in str(r)
+    assert r != probe(nn.GroupNorm(2, 4), IMAGE)  # equality compares the groups
+    assert r.group_size == probe(nn.GroupNorm(2, 4), IMAGE).group_size
 
 
 def test_channels_first_layer_norm_via_permute():
     def channels_first(x):
         return F.layer_norm(x.permute(0, 2, 3, 1), (x.shape[1],)).permute(0, 3, 1, 2)
 
-    r = probe(channels_first, VISION)
+    r = probe(channels_first, IMAGE)
     assert r.reduced_dims == (1,)
     assert r.n_groups == 2 * 3 * 3
 
 
 def test_rms_norm_is_scale_only():
-    r = probe(nn.RMSNorm(4), NLP)
+    r = probe(nn.RMSNorm(4), TEXT)
     assert r.statistics == "root mean square"
     assert r.reduced_dims == (2,)
-    assert "one value per" in str(r)
+    assert str(r) == "root mean square over (D): one value per (N, T) position, 6 in all"
 
 
 def test_affine_parameters_do_not_change_the_verdict():
@@ -100,7 +119,7 @@ def test_affine_parameters_do_not_change_the_verdict():
     with torch.no_grad():
         ln.weight.uniform_(0.5, 2.0)
         ln.bias.normal_()
-    assert probe(ln, NLP).reduced_dims == (2,)
+    assert probe(ln, TEXT) == probe(nn.LayerNorm(4), TEXT)
 
 
 @pytest.mark.parametrize("shape", [(2, 2), (2, 3, 2), (2, 2, 2, 2)])
@@ -115,27 +134,153 @@ def test_non_differentiable_callable():
         a = x.numpy()
         return torch.from_numpy((a - a.mean(-1, keepdims=True)) / a.std(-1, keepdims=True))
 
-    assert probe(numpy_layer_norm, (2, 3, 4)).reduced_dims == (2,)
+    assert probe(numpy_layer_norm, TEXT).reduced_dims == (2,)
 
 
 def test_float64_modules():
-    r = probe(nn.LayerNorm(4).double(), NLP, dtype=torch.float64)
+    r = probe(nn.LayerNorm(4).double(), TEXT, dtype=torch.float64)
     assert r.reduced_dims == (2,)
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_is_refused_with_a_way_out(dtype):
+    with pytest.raises(
+        TypeError, match=r"dtype must be torch.float32 or torch.float64.*\.float\(\)"
+    ):
+        probe(nn.LayerNorm(4).to(dtype), TEXT, dtype=dtype)
+
+
 def test_groups_tensor_marks_one_token_per_group():
-    r = probe(nn.LayerNorm(4), NLP)
-    assert r.groups.shape == NLP
+    r = probe(nn.LayerNorm(4), TEXT)
+    assert r.groups.shape == TEXT
     assert r.groups[0, 0].unique().tolist() == [0]
     assert r.groups[1, 2].unique().tolist() == [5]
 
 
 def test_repr_is_short():
-    assert repr(probe(nn.LayerNorm(4), NLP)) == (
+    assert repr(probe(nn.LayerNorm(4), TEXT)) == (
         "ProbeResult(shape=(2, 3, 4), reduced_dims=(2,), group_size=(1, 1, 4), "
         "statistics='mean and variance')"
     )
-    assert isinstance(probe(nn.LayerNorm(4), NLP), ProbeResult)
+
+
+# Layers written differently from torch's that still normalize: recognised for what they are.
+
+
+class AnnotatedTransformerLayerNorm(nn.Module):
+    """The Annotated Transformer's LayerNorm: unbiased std, eps outside the square root."""
+
+    def __init__(self, features, eps=1e-6):
+        super().__init__()
+        self.a_2, self.b_2, self.eps = (
+            nn.Parameter(torch.ones(features)),
+            nn.Parameter(torch.zeros(features)),
+            eps,
+        )
+
+    def forward(self, x):
+        mean, std = x.mean(-1, keepdim=True), x.std(-1, keepdim=True)
+        return self.a_2 * (x - mean) / (std + self.eps) + self.b_2
+
+
+@pytest.mark.parametrize(
+    "fn, statistics",
+    [
+        (AnnotatedTransformerLayerNorm(4), "mean and variance"),
+        (lambda x: F.normalize(x, dim=-1), "root mean square"),
+        (nn.LayerNorm(4, eps=1e-3), "mean and variance"),  # Keras's default eps
+        (lambda x: normalize(x, (-1,), unbiased=True), "mean and variance"),
+    ],
+)
+def test_other_spellings_of_a_normalization(fn, statistics):
+    r = probe(fn, TEXT)
+    assert (r.reduced_dims, r.statistics) == ((2,), statistics)
+
+
+def test_min_max_of_two_elements_really_is_layer_norm():
+    # (x - min) / (max - min) of two numbers is (x_hat + 1) / 2: an honest "mean and variance".
+    r = probe(
+        lambda x: (x - x.amin(-1, keepdim=True)) / (x.amax(-1, True) - x.amin(-1, True)), (3, 2)
+    )
+    assert (r.reduced_dims, r.statistics) == ((1,), "mean and variance")
+
+
+# Patterns without groups: one-sided, overlapping, not blocks of the axes.
+
+
+def causal_norm(x):
+    """[N, T, D] -> [N, T, D]: token t normalized over all features of tokens 0..t."""
+    return torch.stack([normalize(x[:, : t + 1], (1, 2))[:, t] for t in range(x.shape[1])], 1)
+
+
+def test_causal_normalization_is_reported_as_one_sided():
+    with pytest.raises(NotANormalizationError, match="one-sided") as info:
+        probe(causal_norm, TEXT)
+    assert "Along T, positions read the positions before them" in str(info.value)
+    assert "causal (prefix)" in str(info.value)
+
+
+def test_suffix_normalization_is_reported_as_anti_causal():
+    def suffix_norm(x):
+        return causal_norm(x.flip(1)).flip(1)
+
+    with pytest.raises(NotANormalizationError, match="anti-causal"):
+        probe(suffix_norm, TEXT)
+
+
+def test_sliding_window_groups_overlap():
+    def sliding(x):  # each feature centred on the mean of itself and its neighbours
+        pooled = F.avg_pool1d(x.reshape(-1, 1, 4), 3, 1, 1, count_include_pad=False)
+        return x - pooled.reshape(x.shape)
+
+    with pytest.raises(NotANormalizationError, match="groups overlap"):
+        probe(sliding, TEXT)
+
+
+def test_classes_of_different_sizes_are_refused():
+    def uneven(x):  # features 0..2 normalized together, feature 3 doubled on its own
+        return torch.cat([normalize(x[..., :3], (-1,)), 2 * x[..., 3:]], dim=-1)
+
+    with pytest.raises(NotANormalizationError, match=r"different sizes \(\[\[0, 1, 2\], \[3\]\]\)"):
+        probe(uneven, TEXT)
+
+
+def test_groups_that_are_not_blocks_of_the_axes_are_refused():
+    def diagonal(x):  # [N, D] = [2, 2]: elements (0, 0) & (1, 1) share, and (0, 1) & (1, 0)
+        flat = x.reshape(-1)[torch.tensor([0, 3, 1, 2])]  # the two pairs side by side
+        pairs = normalize(flat.reshape(2, 2), (-1,)).reshape(-1)
+        return pairs[torch.argsort(torch.tensor([0, 3, 1, 2]))].reshape(2, 2)
+
+    with pytest.raises(NotANormalizationError, match="not blocks of the axes"):
+        probe(diagonal, (2, 2))
+
+
+# Look-alikes: they mix each group but do not normalize it by mean/variance or RMS.
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda x: (x - x.amin(-1, keepdim=True)) / (x.amax(-1, True) - x.amin(-1, True)),
+        lambda x: x / x.abs().amax(-1, keepdim=True),
+        lambda x: torch.softmax(x, -1),
+        lambda x: (x - x.median(-1, keepdim=True).values) / x.std(-1, keepdim=True),
+        lambda x: torch.tanh(F.layer_norm(x, (4,))),
+        nn.Linear(4, 4),
+        lambda x: x.sum(-1, keepdim=True).expand_as(x),
+    ],
+    ids=["min-max", "max-abs", "softmax", "median", "tanh-of-layernorm", "linear", "sum"],
+)
+def test_look_alikes_are_not_normalizations(fn):
+    with pytest.raises(NotANormalizationError, match="not an elementwise affine map") as info:
+        probe(fn, TEXT)
+    assert "misfit" in str(info.value)
+
+
+@pytest.mark.parametrize("shape", [(2, 2), (2, 3, 16), (2, 1024)])
+def test_softmax_is_refused_at_every_size(shape):
+    with pytest.raises(NotANormalizationError, match="not an elementwise affine map"):
+        probe(lambda x: torch.softmax(x, -1), shape)
 
 
 @pytest.mark.parametrize(
@@ -144,23 +289,21 @@ def test_repr_is_short():
         (nn.ReLU(), "not affine"),
         (nn.Identity(), "unchanged"),
         (lambda x: torch.zeros_like(x), "does not depend"),
-        (nn.Linear(4, 4), "scaled"),
         (lambda x: x[..., :2], "input's shape"),
         (lambda x: x.tolist(), "must return a tensor"),
-        (lambda x: x.sum(-1, keepdim=True).expand_as(x), "scaled"),
         (lambda x: x / 0, "non-finite"),
     ],
 )
 def test_not_a_normalization(fn, words):
     with pytest.raises(NotANormalizationError, match=words):
-        probe(fn, NLP)
+        probe(fn, TEXT)
 
 
 def test_fn_that_raises_is_reported_with_the_shape():
     with pytest.raises(
         NotANormalizationError, match=r"RuntimeError on an input of shape \[2, 3, 4\]"
     ):
-        probe(nn.LayerNorm(5), NLP)
+        probe(nn.LayerNorm(5), TEXT)
 
 
 @pytest.mark.parametrize(
@@ -181,16 +324,16 @@ def test_bad_shape_is_named(shape, error, words):
 
 def test_bad_names_and_fn_and_dtype():
     with pytest.raises(ValueError, match="names must hold 3"):
-        probe(nn.LayerNorm(4), NLP, names=("a", "b"))
+        probe(nn.LayerNorm(4), TEXT, names=("a", "b"))
     with pytest.raises(TypeError, match="fn must be a module or callable"):
-        probe("LayerNorm", NLP)
-    with pytest.raises(TypeError, match="dtype must be a floating"):
-        probe(nn.LayerNorm(4), NLP, dtype=torch.int64)
+        probe("LayerNorm", TEXT)
+    with pytest.raises(TypeError, match="dtype must be torch.float32 or torch.float64"):
+        probe(nn.LayerNorm(4), TEXT, dtype=torch.int64)
 
 
 def test_global_rng_is_untouched():
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    probe(nn.LayerNorm(4), NLP)
+    probe(nn.LayerNorm(4), TEXT)
     torch.testing.assert_close(torch.rand(3), expected)

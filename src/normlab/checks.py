@@ -80,10 +80,11 @@ def check_shape(shape: object, name: str = "shape", min_size: int = 1) -> tuple[
 def check_names(names: object, ndim: int, name: str = "names") -> tuple[str, ...]:
     """Return axis names: ``names`` checked against ``ndim``, or defaults by dimensionality.
 
-    Defaults: 3 axes -> (batch, seq, dim); 4 axes -> (N, C, H, W); otherwise axis0, axis1, ...
+    Defaults follow the book's notation table: 2 axes -> (N, D); 3 axes -> (N, T, D) for text
+    (batch, tokens, features); 4 axes -> (N, C, H, W) for images; otherwise axis0, axis1, ...
     """
     if names is None:
-        return {3: ("batch", "seq", "dim"), 4: ("N", "C", "H", "W")}.get(
+        return {2: ("N", "D"), 3: ("N", "T", "D"), 4: ("N", "C", "H", "W")}.get(
             ndim, tuple(f"axis{i}" for i in range(ndim))
         )
     if isinstance(names, str) or not isinstance(names, Sequence):

@@ -7,8 +7,8 @@ figure cannot disagree with what the code does.
 
 Layout, as (depth, vertical, horizontal):
     2-D ``[A, B]``        -> (1, A, B): one sheet.
-    3-D ``[A, B, C]``     -> (A, B, C): A sheets of B rows and C columns; ``[batch, seq, dim]``
-                             is ``batch`` sentences, one token per row.
+    3-D ``[A, B, C]``     -> (A, B, C): A sheets of B rows and C columns; ``[N, T, D]``
+                             is N sentences, one token per row.
     4-D ``[N, C, H, W]``  -> (N, H*W, C): the Group Normalization paper's picture, with the two
                              spatial axes flattened onto the vertical.
 """
@@ -38,7 +38,7 @@ def layout(
     Args:
         result: a ``ProbeResult`` of a 2-, 3- or 4-d shape.
         order: for a 3-d result only, which axes become (depth, vertical, horizontal); default
-            ``(0, 1, 2)``. ``(1, 0, 2)`` draws ``[K, N, D]`` as N sheets of ``[K, D]``.
+            ``(0, 1, 2)``. ``(1, 0, 2)`` draws ``[N, T, D]`` as T sheets of ``[N, D]``.
 
     Returns:
         ``(ids, (depth_label, vertical_label, horizontal_label))`` with ``ids`` an int array.

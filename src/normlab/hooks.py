@@ -8,7 +8,7 @@ per call, in the order the calls return (so a block comes after the submodules i
     with record(model, nn.LayerNorm) as calls:
         model(input_ids)
     calls.names                                    # ['embeddings.LayerNorm', ...]
-    calls["embeddings.LayerNorm"].input            # [batch, seq, hidden]
+    calls["embeddings.LayerNorm"].input            # [N, T, D]
 
 The hooks are removed when the block ends, also when it raises. Tensors are detached and cloned
 when recorded, so later in-place operations cannot change what was seen.
@@ -53,7 +53,7 @@ class Call:
     def input(self) -> torch.Tensor:
         """The first positional argument, which must be a tensor (the usual ``forward(x)``).
 
-        Shapes: whatever the module received, e.g. ``[batch, seq, hidden]`` for a LayerNorm.
+        Shapes: whatever the module received, e.g. ``[N, T, D]`` for a LayerNorm.
         """
         if not self.args or not isinstance(self.args[0], torch.Tensor):
             got = type(self.args[0]).__name__ if self.args else "no positional argument"
@@ -224,8 +224,8 @@ def record(model: nn.Module, match: Match) -> Iterator[Recording]:
         A ``Recording`` that fills up while the block runs: one ``Call`` per call, in the order
         the calls return (a forward hook runs after ``forward``), with detached clones of the
         positional arguments (``args``), keyword arguments (``kwargs``) and ``output``. For a
-        LayerNorm on ``[batch, seq, hidden]``, ``call.input`` and ``call.output`` are both
-        ``[batch, seq, hidden]``.
+        LayerNorm on ``[N, T, D]``, ``call.input`` and ``call.output`` are both
+        ``[N, T, D]``.
 
     Raises:
         TypeError, ValueError: as ``matching_modules`` (before anything is hooked).

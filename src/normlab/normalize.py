@@ -18,7 +18,7 @@ def normalize(
     Args:
         x: floating tensor, any shape ``[*]`` with at least one element.
         dims: the axes whose elements share one mean and one variance; an int or a tuple of ints,
-            negative axes allowed. ``nn.LayerNorm(D)`` on ``[batch, seq, D]`` is ``dims=(-1,)``.
+            negative axes allowed. ``nn.LayerNorm(D)`` on ``[N, T, D]`` is ``dims=(-1,)``.
         eps: added to the variance *inside* the square root, as torch's layers do. ``eps=0``
             reproduces a hand computation without it.
         unbiased: divide the sum of squares by ``n - 1`` (``torch.std``'s default) instead of
