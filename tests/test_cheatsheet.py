@@ -1,11 +1,16 @@
 """The cheat sheet's checked table (book/cheatsheet.md) says what the code does.
 
-The table is read from the page itself, so the page cannot drift from this check: each row is
-built with small sizes, ``normlab.probe`` finds which axes share statistics (by experiment), the
-output is compared with the formula (biased variance, eps inside the square root), and the
-parameter shapes and default eps are compared with the cells.
+The table is read from the page itself, so the page cannot drift from this check. Each row is
+built with small sizes and run: ``normlab.probe`` finds which axes share statistics (by
+experiment); the output, with random ``weight`` and ``bias`` applied along the axes the
+"Affine parameters" cell names (passed as ``weight=``, ``bias=`` to the functional rows), is
+compared with the formula (biased variance, the cell's ``eps`` inside the square root) once at
+unit scale and once at a scale where ``eps`` changes the output; the ``.eval()`` row is first
+trained on a batch, and its running estimates are checked against the update rule its cell
+states (unbiased batch variance, the cell's momentum) before its output is compared with them.
 """
 
+import functools
 import inspect
 import os
 import re
@@ -25,7 +30,7 @@ CHECKED = "## PyTorch and Hugging Face (checked by the tests)"
 DOCUMENTED = "## Other libraries (from their documentation)"
 COLUMNS = ["Call, on an input of shape", "Statistics", "Affine parameters", "`eps`"]
 # Sizes small enough for probe, and all different, so that a wrong axis cannot pass.
-SIZES = {"N": 2, "L": 3, "D": 5, "C": 6, "G": 3, "H": 3, "W": 4}
+SIZES = {"N": 2, "T": 3, "D": 5, "C": 6, "G": 3, "H": 3, "W": 4}
 # Every call the issue asks the page to cover (checked rows).
 REQUIRED = [
     "nn.LayerNorm(",
@@ -105,14 +110,93 @@ def test_checked_table_has_the_columns_and_the_calls_the_book_promises():
     assert len(set(calls)) == len(calls), "a call is listed twice"
 
 
+def shape_names(text):
+    """The letters of a shape written as ``[N, T, D]``."""
+    return tuple(n.strip() for n in text.strip("[]").split(","))
+
+
+def affine_cell(cell):
+    """The parameter names and the letters of their shape in an "Affine parameters" cell.
+
+    "`weight`, `bias`: `[D]`" and "none (pass `weight=`, `bias=`: `[D]`)" both give
+    ``(["weight", "bias"], ("D",))``; a cell that names no shape, "none (`affine=False`)", gives
+    ``([], ())``.
+    """
+    if ":" not in cell:
+        return [], ()
+    before, after = cell.split(":", 1)
+    return [n.rstrip("=") for n in code(before)], shape_names(code(after)[0])
+
+
+def along(values, names, axes):
+    """``values`` (shape of the axes ``axes``) viewed to broadcast along those axes of an input
+    whose axes are ``names``, in float64: a ``[C]`` weight on ``[N, C, H, W]`` is ``[1, C, 1, 1]``.
+    """
+    k = len(axes)
+    (start,) = [i for i in range(len(names) - k + 1) if names[i : i + k] == axes]
+    view = [1] * len(names)
+    view[start : start + k] = values.shape
+    return values.detach().double().reshape(view)
+
+
+def formula(x, result, eps):
+    """Each group that ``result`` found, normalized by its own statistics (float64): the mean and
+    the biased variance, or the root mean square, with ``eps`` inside the square root."""
+    groups = result.groups.reshape(-1)
+    flat = x.reshape(-1).double()
+    count = torch.bincount(groups).double()
+    if result.statistics == "mean and variance":
+        mean = torch.bincount(groups, flat) / count
+        var = torch.bincount(groups, (flat - mean[groups]) ** 2) / count  # biased
+        out = (flat - mean[groups]) / torch.sqrt(var[groups] + eps)
+    else:
+        assert result.statistics == "root mean square", result
+        out = flat / torch.sqrt(torch.bincount(groups, flat**2)[groups] / count[groups] + eps)
+    return out.reshape(x.shape)
+
+
+class Passing:
+    """``F`` with the given keyword arguments passed to every function called through it."""
+
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+
+    def __getattr__(self, name):
+        return functools.partial(getattr(F, name), **self.kwargs)
+
+
+def check_running_estimates(layer, statistics, shape, names, axes):
+    """Train ``layer`` on one batch and check its running estimates against the rule the
+    "Statistics" cell states: "`running_var` averages the unbiased batch variance, momentum m".
+    Returns the estimates, viewed along ``axes`` (the channels)."""
+    momentum = float(re.search(r"momentum ([0-9.]+)", statistics).group(1))
+    assert "running_var` averages the unbiased batch variance" in statistics, statistics
+    reduced = tuple(i for i, n in enumerate(names) if n not in axes)
+    batch = torch.randn(shape) * 2 + 1  # mean 1, variance 4: far from a fresh layer's 0 and 1
+    old_mean, old_var = layer.running_mean.double(), layer.running_var.double()
+    layer.train()
+    with torch.no_grad():
+        layer(batch)
+    layer.eval()
+    b = batch.double()
+    mean = (1 - momentum) * old_mean + momentum * b.mean(reduced)
+    unbiased = (1 - momentum) * old_var + momentum * b.var(reduced, correction=1)
+    biased = (1 - momentum) * old_var + momentum * b.var(reduced, correction=0)
+    torch.testing.assert_close(layer.running_mean.double(), mean, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(layer.running_var.double(), unbiased, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(layer.running_var.double(), biased, rtol=1e-4, atol=1e-5)
+    return along(layer.running_mean, names, axes), along(layer.running_var, names, axes)
+
+
 @pytest.mark.parametrize("row", rows(), ids=lambda row: code(row[COLUMNS[0]])[0])
 def test_checked_row(row, ns):
     torch.manual_seed(0)
     call, shape_text = code(row[COLUMNS[0]])
-    names = tuple(n.strip() for n in shape_text.strip("[]").split(","))
+    names = shape_names(shape_text)
     shape = tuple(SIZES[n] for n in names)
     uses_x = "x" in compile(call, "<cell>", "eval").co_names
-    fn = eval(f"lambda x: {call}" if uses_x else call, dict(ns))  # noqa: S307 (our own page)
+    source = f"lambda x: {call}" if uses_x else call
+    fn = eval(source, dict(ns))  # noqa: S307 (our own page)
 
     # Which axes share statistics, found by experiment.
     result = probe(fn, shape, names)
@@ -130,41 +214,60 @@ def test_checked_row(row, ns):
         found |= {names[a]: result.group_size[a] for a in result.grouped_dims}
         assert said == found, f"{call}: the page says {over!r}, probe finds {result}"
 
-    # The formula: every group is shifted and scaled by its own statistics, eps inside the root.
-    x = torch.randn(shape)
-    eps = default_eps(fn, call)
-    if isinstance(fn, nn.RMSNorm) and eps is None:
-        eps = torch.finfo(x.dtype).eps
-    groups = result.groups.reshape(-1)
-    flat = x.reshape(-1).double()
-    count = torch.bincount(groups).double()
-    if result.statistics == "mean and variance":
-        mean = torch.bincount(groups, flat) / count
-        var = torch.bincount(groups, (flat - mean[groups]) ** 2) / count  # biased
-        expected = (flat - mean[groups]) / torch.sqrt(var[groups] + eps)
-    elif result.statistics == "root mean square":
-        expected = flat / torch.sqrt(torch.bincount(groups, flat**2)[groups] / count[groups] + eps)
-    else:  # stored statistics: a fresh layer's running mean 0 and running variance 1
-        expected = flat / torch.sqrt(torch.tensor(1.0 + eps, dtype=torch.float64))
-    with torch.no_grad():
-        torch.testing.assert_close(fn(x).reshape(-1).double(), expected, rtol=1e-4, atol=1e-5)
-
-    # Affine parameters: names and shape.
+    # Affine parameters: a module's names and shapes; a function's weight= and bias=.
     params = dict(fn.named_parameters()) if isinstance(fn, nn.Module) else {}
     affine = row["Affine parameters"]
+    param_names, axes = affine_cell(affine)
+    values = {name: torch.randn(tuple(SIZES[a] for a in axes)) for name in param_names}
+    plain = None  # a function row called without weight= and bias=
     if affine.startswith("none"):
         assert params == {}, f"{call}: the page says no affine parameters, found {list(params)}"
+        if param_names:  # "none (pass `weight=`, `bias=`: ...)": call it again, passing them
+            assert not isinstance(fn, nn.Module), f"{call}: only a function takes weight="
+            plain = fn
+            fn = eval(source, dict(ns, F=Passing(**values)))  # noqa: S307
     else:
-        *param_names, shape_text = code(affine.split(":")[0]) + code(affine.split(":")[1])
-        expected_shape = tuple(SIZES[n.strip()] for n in shape_text.strip("[]").split(","))
         assert sorted(params) == sorted(param_names), f"{call}: parameters {list(params)}"
         for name, p in params.items():
-            assert tuple(p.shape) == expected_shape, f"{call}: {name} has shape {tuple(p.shape)}"
+            assert p.shape == values[name].shape, (
+                f"{call}: {name} has shape {tuple(p.shape)}, the page says {axes}"
+            )
+            with torch.no_grad():
+                p.copy_(values[name])
+    weight = along(values["weight"], names, axes) if "weight" in values else 1.0
+    bias = along(values["bias"], names, axes) if "bias" in values else 0.0
 
-    # Default eps: the first value in backticks.
+    # Default eps: the first value in backticks; RMSNorm's None is the dtype's machine epsilon.
     said_eps = eval(code(row["`eps`"])[0])  # noqa: S307
     actual = default_eps(fn, call)
     assert said_eps == actual, f"{call}: the page says eps={said_eps!r}, the default is {actual!r}"
+    eps = torch.finfo(torch.float32).eps if said_eps is None else said_eps
+
+    # The formula, with the page's eps: at unit scale, then at a scale where the variance is
+    # about eps, so that a wrong eps (or eps outside the square root) fails.
+    if result.statistics == "none":  # the .eval() row: train on a batch first
+        assert "running estimates" in statistics, f"{call}: {statistics!r}"
+        trained = check_running_estimates(fn, statistics, shape, names, axes)
+    for scale in (1.0, eps**0.5):
+        x = (torch.randn(shape) + 0.5) * scale
+        if result.statistics == "none":
+            mean, var = trained[0] * scale, trained[1] * scale**2
+            with torch.no_grad():  # the stored estimates of a layer trained at this scale
+                fn.running_mean.copy_(mean.reshape(-1))
+                fn.running_var.copy_(var.reshape(-1))
+            normalized = (x.double() - mean) / torch.sqrt(var + eps)
+            without_eps = (x.double() - mean) / torch.sqrt(var)
+        else:
+            normalized = formula(x, result, eps)
+            without_eps = formula(x, result, 0.0)
+        if scale != 1.0:
+            assert (normalized - without_eps).abs().max() > 0.1, f"{call}: eps changes nothing"
+        with torch.no_grad():
+            torch.testing.assert_close(
+                fn(x).double(), normalized * weight + bias, rtol=1e-4, atol=1e-5
+            )
+            if plain is not None:
+                torch.testing.assert_close(plain(x).double(), normalized, rtol=1e-4, atol=1e-5)
 
 
 def test_every_layernorm_in_bert_is_the_one_in_the_table(ns):
@@ -180,7 +283,7 @@ def test_every_layernorm_in_bert_is_the_one_in_the_table(ns):
 
 def test_documented_rows_cite_a_source_that_exists():
     header, body = table(DOCUMENTED)
-    assert header == ["Call, on an input of shape `[N, L, D]`", *COLUMNS[1:]]
+    assert header == ["Call, on an input of shape `[N, T, D]`", *COLUMNS[1:]]
     keys = set(re.findall(r"^@\w+\{([^,]+),", BIB.read_text(encoding="utf8"), re.MULTILINE))
     text = " ".join(row[header[0]] for row in body)
     for call in (
