@@ -1,0 +1,252 @@
+"""Strict nbval over the toc's notebooks, once per CPU setting a reader may have (`make nbval`).
+
+    python -m tools.nbval_matrix [--quick] [--jobs N] [NOTEBOOK ...]
+
+A stored output must not depend on the CPU that printed it. torch picks its own kernels by CPU
+capability (generic C++ "default", AVX2, AVX512 on x86; SVE on Arm), its matrix products come
+from MKL and oneDNN, which pick theirs by instruction set, and work is split over
+OMP_NUM_THREADS threads: each can change the last bits of a float. So the notebooks (the toc's,
+unless given) are validated under every capability this machine has, from "default" up to the
+best one torch finds (never above it: the CPU would lack the instructions), with MKL and oneDNN
+held to the same level (SSE4.2 under "default", AVX2 under "avx2", the machine's own at the
+top), each at OMP_NUM_THREADS=1 (the Makefile's) and at 2 (a reader's Jupyter on two cores).
+With --quick, only the best capability runs at 2 threads (every capability is still covered).
+
+Each pass runs with the network cut off (tools/offline.py) where the system allows it, and says
+so loudly where it does not. Passes run side by side, one per core (--jobs), with idle OpenMP
+threads sleeping (OMP_WAIT_POLICY=PASSIVE) so that a 2-thread pass does not spin on a shared
+core. One line per pass gives its setting and its time; a failing pass's output is printed in
+full (once, when later passes fail in the same cells). The exit status is 1 when any failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+TOOLS = Path(__file__).resolve().parent
+if not __package__:  # run as a file (python tools/nbval_matrix.py), not with -m
+    sys.path.insert(0, str(TOOLS.parent))
+
+from tools import toc  # noqa: E402
+
+#: x86 capabilities, weakest first: torch runs any of them on a CPU at or above it.
+X86_LADDER = ("default", "avx2", "avx512")
+#: MKL's and oneDNN's instruction sets on a CPU of that capability. ATEN_CPU_CAPABILITY does not
+#: reach them, and their products differ in the last bits (MKL's AVX-only level prints a
+#: deprecation warning, so "default" stands for SSE4.2). The top rung keeps the machine's own.
+BLAS = {
+    "default": {"MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "ONEDNN_MAX_CPU_ISA": "SSE41"},
+    "avx2": {"MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
+}
+THREADS = (1, 2)
+PYTEST = ("-m", "pytest", "-q", "--nbval", "--nbval-current-env", "-p", "no:cacheprovider")
+REPORT = "import torch; print(torch.backends.cpu.get_cpu_capability(), torch.get_num_threads())"
+#: Idle OpenMP threads sleep instead of spinning, so passes can share cores; how threads wait
+#: does not change how work is split between them, nor any number.
+WAIT = {"OMP_WAIT_POLICY": "PASSIVE"}
+PINNED = ("ATEN_CPU_CAPABILITY", "OMP_NUM_THREADS", *BLAS["default"], *WAIT)
+
+
+@dataclass(frozen=True)
+class Setting:
+    capability: str  # an ATEN_CPU_CAPABILITY value: default, avx2, avx512, sve256, ...
+    threads: int  # OMP_NUM_THREADS
+    blas: tuple[tuple[str, str], ...] = ()  # MKL/oneDNN variables; none: the machine's own
+
+    def env(self) -> dict[str, str]:
+        env = {key: value for key, value in os.environ.items() if key not in PINNED}
+        env.update(self.blas, ATEN_CPU_CAPABILITY=self.capability, **WAIT)
+        env["OMP_NUM_THREADS"] = str(self.threads)
+        return env
+
+    def __str__(self) -> str:
+        blas = dict(self.blas).get("MKL_ENABLE_INSTRUCTIONS", "native")
+        return (
+            f"ATEN_CPU_CAPABILITY={self.capability:<7} MKL/oneDNN {blas:<6} "
+            f"OMP_NUM_THREADS={self.threads}"
+        )
+
+
+def env_value(reported: str) -> str:
+    """torch's name for a capability ("AVX512", "SVE256", "Z VECTOR") as ATEN_CPU_CAPABILITY."""
+    value = reported.strip().lower().replace(" ", "")
+    return "default" if value in ("default", "noavx") else value
+
+
+def ladder(best: str) -> list[str]:
+    """The ATEN_CPU_CAPABILITY values to test, "default" first, up to the best one.
+
+    best: torch.backends.cpu.get_cpu_capability() on this machine, with ATEN_CPU_CAPABILITY
+    unset: "AVX512" gives default, avx2, avx512; "SVE256" gives default, sve256.
+    """
+    value = env_value(best)
+    if value in X86_LADDER:
+        return list(X86_LADDER[: X86_LADDER.index(value) + 1])
+    return ["default", value]
+
+
+def matrix(capabilities: list[str], quick: bool = False) -> list[Setting]:
+    """Every capability at 1 and 2 threads (quick: at 1 thread, and the best at 2 as well)."""
+    pairs = [(cap, threads) for cap in capabilities for threads in THREADS]
+    if quick:
+        pairs = [(cap, 1) for cap in capabilities] + [(capabilities[-1], 2)]
+    top, x86 = capabilities[-1], capabilities[-1] in X86_LADDER
+    return [
+        Setting(cap, threads, tuple(BLAS.get(cap, {}).items()) if x86 and cap != top else ())
+        for cap, threads in pairs
+    ]
+
+
+def torch_reports(env: dict[str, str]) -> tuple[str, int]:
+    """The capability and the thread count torch uses under env (in a fresh interpreter)."""
+    out = subprocess.run(
+        [sys.executable, "-c", REPORT], env=env, capture_output=True, text=True, check=True
+    )
+    capability, threads = out.stdout.strip().rsplit(" ", 1)
+    return capability, int(threads)
+
+
+def best_capability() -> str:
+    env = {key: value for key, value in os.environ.items() if key != "ATEN_CPU_CAPABILITY"}
+    return torch_reports(env)[0]
+
+
+def settings_not_applied(settings: list[Setting]) -> list[str]:
+    """Run torch under each capability (side by side); say where a setting did not take."""
+    settings = list({setting.capability: setting for setting in settings}.values())
+    with ThreadPoolExecutor(max_workers=len(settings)) as pool:
+        reports = list(pool.map(lambda setting: torch_reports(setting.env()), settings))
+    wrong = []
+    for setting, (capability, threads) in zip(settings, reports, strict=True):
+        if env_value(capability) != setting.capability or threads != setting.threads:
+            wrong.append(f"{setting}: torch uses {capability} with {threads} threads")
+    return wrong
+
+
+def isolation() -> tuple[list[str], str, str]:
+    """The command prefix that cuts a pass off the network, a word and a line for the report.
+
+    Where the namespace cannot be made: no prefix, and the line is "network isolation skipped:
+    <reason>". Raises SystemExit when it is made but the network is still reachable.
+    """
+    offline = [sys.executable, str(TOOLS / "offline.py")]
+    done = subprocess.run([*offline, "--check"], capture_output=True, text=True)
+    if done.returncode == 0:
+        return [*offline, "--"], "isolated", f"network: {done.stdout.strip()}"
+    if done.returncode == 3:
+        reason = (done.stderr.strip().splitlines() or ["no reason given"])[-1]
+        reason = reason.removeprefix("tools/offline.py: ")
+        return [], "NOT ISOLATED", f"network isolation skipped: {reason}"
+    raise SystemExit(f"network isolation failed:\n{done.stderr.strip() or done.stdout.strip()}")
+
+
+@dataclass
+class Pass:
+    setting: Setting
+    network: str
+    returncode: int
+    seconds: float
+    cpu_seconds: float  # user + system time of pytest and its kernels
+    output: str
+
+    def failures(self) -> list[str]:
+        return re.findall(r"^(?:FAILED|ERROR) (\S+)", self.output, re.MULTILINE)
+
+    def line(self) -> str:
+        counts = "no summary"
+        for text in reversed(self.output.strip().splitlines()):
+            if re.search(r"\b(passed|failed|errors?|no tests ran)\b", text):
+                counts = re.sub(r"\x1b\[[0-9;]*m", "", text).strip(" =")
+                counts = re.sub(r" in [0-9.]+s.*$", "", counts)
+                break
+        verdict = "ok    " if self.returncode == 0 else "FAILED"
+        timing = f"{self.seconds:.1f} s (CPU {self.cpu_seconds:.1f} s)"
+        return f"{verdict} {self.setting}  network {self.network}: {counts}, {timing}"
+
+
+def run_pass(setting: Setting, prefix: list[str], network: str, notebooks: list[str]) -> Pass:
+    start = time.monotonic()
+    with subprocess.Popen(
+        [*prefix, sys.executable, *PYTEST, *notebooks],
+        env=setting.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as proc:
+        output = proc.stdout.read()
+        # wait4, not wait: its rusage counts the CPU time of pytest and of the kernels it ran.
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.monotonic() - start
+    cpu = usage.ru_utime + usage.ru_stime
+    return Pass(setting, network, proc.returncode, seconds, cpu, output)
+
+
+def run_all(settings: list[Setting], jobs: int, start_pass) -> list[Pass]:
+    """Run the passes, `jobs` at a time, in order; report each as it ends."""
+    shown: dict[tuple[str, ...], Setting] = {}
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(start_pass, setting): i for i, setting in enumerate(settings)}
+        done = {}
+        for future in as_completed(futures):
+            result = done[futures[future]] = future.result()
+            failures = tuple(result.failures())
+            if result.returncode != 0 and failures in shown:
+                print(f"\n(the same cells failed as under {shown[failures]})")
+            elif result.returncode != 0:
+                shown[failures] = result.setting
+                print(f"\n----- nbval, {result.setting} -----\n{result.output}")
+            print(f"nbval pass: {result.line()}", flush=True)
+    return [done[i] for i in range(len(settings))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="*", help="default: the notebooks _toc.yml lists")
+    parser.add_argument(
+        "--quick", action="store_true", help="2 threads only for the best capability"
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=min(os.cpu_count() or 1, 4),
+        help="passes at a time (default: one per core, at most 4)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        notebooks = args.notebooks or [str(path) for path in toc.notebooks()]
+    except (OSError, toc.TocError) as err:
+        sys.exit(f"tools/nbval_matrix.py: {err}")
+    start = time.monotonic()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        network_check = pool.submit(isolation)  # beside torch's start-ups below
+        best = best_capability()
+        settings = matrix(ladder(best), quick=args.quick)
+        wrong = settings_not_applied(settings)
+        count = f"{len(settings)} passes over {len(notebooks)} notebook(s)"
+        print(f"nbval matrix: torch finds {best} at best on this CPU; {count}")
+        prefix, network, message = network_check.result()
+        print(message)
+    if wrong:
+        sys.exit("tools/nbval_matrix.py: a setting did not take:\n  " + "\n  ".join(wrong))
+    jobs = max(1, args.jobs)
+    passes = run_all(settings, jobs, lambda setting: run_pass(setting, prefix, network, notebooks))
+    total = time.monotonic() - start
+    print(f"\nnbval matrix, {jobs} passes at a time, {total:.1f} s in all:")
+    for result in passes:
+        print(f"  {result.line()}")
+    if network != "isolated":
+        print("  (network isolation skipped: see above)")
+    return 0 if all(result.returncode == 0 for result in passes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
