@@ -2,8 +2,7 @@
 
 Run after the book is built (``make test`` does: these tests carry the ``browser`` marker and run
 in its last step; ``make browser`` runs them alone). They read the HTML from ``BOOK_HTML``
-(default ``_build/html``) and the student edition from ``STUDENT_HTML`` (default
-``_build/student/html``), and drive Debian's Chromium (``CHROMIUM``, default
+(default ``_build/html``) and drive Debian's Chromium (``CHROMIUM``, default
 ``/usr/bin/chromium``; ``make chromium`` installs it) through playwright. Playwright's own
 browsers are never downloaded.
 
@@ -15,11 +14,9 @@ buttons pointing at that chapter's notebook. A screenshot of the first chapter i
 """
 
 import functools
-import html.parser
 import http.server
 import json
 import os
-import re
 import threading
 from pathlib import Path
 
@@ -27,13 +24,12 @@ import nbformat
 import pytest
 import yaml
 
-from normlab.student import split_solutions
+from tools import toc
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = Path(os.environ.get("BOOK_HTML", ROOT / "_build" / "html"))
-STUDENT_HTML = Path(os.environ.get("STUDENT_HTML", ROOT / "_build" / "student" / "html"))
 SCREENSHOTS = HTML.parent / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -47,18 +43,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf8"))
-TOC = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf8"))
-
-
-def toc_files():
-    files = [TOC["root"]]
-    for part in TOC.get("parts", []):
-        files += [chapter["file"] for chapter in part.get("chapters", [])]
-    return files
-
-
-NOTEBOOKS = [f for f in toc_files() if f.startswith("notebooks/")]
-PAGES = toc_files() + ["search", "genindex"]
+#: Every page, as its name without suffix relative to the root (notebooks/01_nlp), in toc order.
+DOCNAMES = [path.relative_to(ROOT).with_suffix("").as_posix() for path in toc.files()]
+NOTEBOOKS = [path.relative_to(ROOT).with_suffix("").as_posix() for path in toc.notebooks()]
+PAGES = DOCNAMES + ["search", "genindex"]
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -233,109 +221,5 @@ def check_buttons(page, site, docname):
 
 def test_home_page_redirects_to_the_introduction(page, site):
     page.goto(f"{site}index.html")
-    page.wait_for_url(f"{site}{TOC['root']}.html")
+    page.wait_for_url(f"{site}{DOCNAMES[0]}.html")
     assert not page.problems, "\n".join(page.problems)
-
-
-# The student edition (make book-student): checked on its HTML, no browser needed.
-
-
-class _Text(html.parser.HTMLParser):
-    """The text of an HTML page, without scripts and styles, whitespace collapsed."""
-
-    def __init__(self):
-        super().__init__()
-        self.parts, self.skip = [], 0
-
-    def handle_starttag(self, tag, attrs):
-        self.skip += tag in ("script", "style")
-
-    def handle_endtag(self, tag):
-        self.skip -= tag in ("script", "style")
-
-    def handle_data(self, data):
-        if not self.skip:
-            self.parts.append(data)
-
-
-def page_text(path):
-    parser = _Text()
-    parser.feed(path.read_text(encoding="utf8"))
-    return re.sub(r"\s+", " ", "".join(parser.parts))
-
-
-def _plain(text):
-    return re.sub(r"\s+", " ", text.replace("`", "").replace("*", "")).strip()
-
-
-def fingerprints(solution, elsewhere):
-    """Pieces of a solution that its rendered HTML contains verbatim and the rest of the chapter
-    does not: whole lines of at least 20 characters (code), and runs of at least five words of
-    prose between punctuation and math. ``elsewhere`` is the chapter without its solutions."""
-    pieces = []
-    for line in solution.splitlines():
-        line = line.strip()
-        if line.startswith(("```", ":::", ":")):
-            continue
-        if len(line) >= 20:
-            pieces.append(re.sub(r"\s+", " ", line))
-        prose = re.sub(r"\$[^$]*\$", "|", line)
-        for fragment in re.split(r"[|,.;:!?()\[\]{}]", _plain(prose)):
-            if len(fragment.split()) >= 5:
-                pieces.append(fragment.strip())
-    rest = _plain(elsewhere)
-    return [p for p in dict.fromkeys(pieces) if _plain(p) not in rest]
-
-
-def solutions_by_chapter():
-    """``{docname: [fingerprints of each solution]}`` for every chapter."""
-    out = {}
-    for docname in NOTEBOOKS:
-        nb = nbformat.read(ROOT / f"{docname}.ipynb", as_version=4)
-        student, solutions = split_solutions(nb)
-        elsewhere = "\n".join(c["source"] for c in student["cells"])
-        out[docname] = [fingerprints(s, elsewhere) for s in solutions]
-    return out
-
-
-def exercise_count(nb):
-    pattern = re.compile(r"^(`{3,}|:{3,})\{exercise(-start)?\}", re.MULTILINE)
-    return sum(len(pattern.findall(c.source)) for c in nb.cells if c.cell_type == "markdown")
-
-
-def test_student_edition_has_the_exercises_and_no_solutions():
-    if not (STUDENT_HTML / "index.html").is_file():
-        pytest.fail(f"no student edition in {STUDENT_HTML}: run `make book-student` first")
-    checked = 0
-    for docname, solutions in solutions_by_chapter().items():
-        path = STUDENT_HTML / f"{docname}.html"
-        html_source = path.read_text(encoding="utf8")
-        box = re.search(r'class="solution[ "]', html_source)
-        assert box is None, f"{docname}: a solution box in the student edition"
-        nb = nbformat.read(ROOT / f"{docname}.ipynb", as_version=4)
-        shown = len(re.findall(r'class="exercise[ "]', html_source))
-        assert shown == exercise_count(nb), f"{docname}: {shown} exercises shown"
-        text = page_text(path)
-        for pieces in solutions:
-            for piece in pieces:
-                assert piece not in text, (
-                    f"{docname}: solution text in the student edition: {piece}"
-                )
-                checked += 1
-        download = STUDENT_HTML / "_sources" / f"{docname}.ipynb"
-        student_nb = nbformat.read(download, as_version=4)
-        assert split_solutions(student_nb)[1] == [], f"{docname}: the download has solutions"
-        assert len(student_nb.cells) < len(nb.cells) or not solutions
-    assert checked, "no solution in any chapter: nothing was checked"
-
-
-def test_solution_fingerprints_are_found_in_the_full_book():
-    """The check above is only as good as its fingerprints: each solution must leave at least one
-    in the full book's HTML, or the student edition's check would pass vacuously."""
-    if not (HTML / "index.html").is_file():
-        pytest.fail(f"no built book in {HTML}: run `make book` first (or set BOOK_HTML)")
-    for docname, solutions in solutions_by_chapter().items():
-        text = page_text(HTML / f"{docname}.html")
-        for index, pieces in enumerate(solutions, start=1):
-            found = [p for p in pieces if p in text]
-            assert found, f"{docname}: solution {index} leaves no fingerprint in the book: {pieces}"

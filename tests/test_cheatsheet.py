@@ -12,7 +12,6 @@ states (unbiased batch variance, the cell's momentum) before its output is compa
 
 import functools
 import inspect
-import os
 import re
 from pathlib import Path
 
@@ -67,20 +66,10 @@ def code(cell):
     return re.findall(r"`([^`]+)`", cell)
 
 
-def namespace():
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import transformers
-    from transformers import BertConfig, BertModel
+def namespace(tiny_bert_config):
+    from transformers import BertModel
 
-    transformers.logging.set_verbosity_error()
-    config = BertConfig(
-        hidden_size=SIZES["D"],
-        num_hidden_layers=2,
-        num_attention_heads=1,
-        intermediate_size=8,
-        vocab_size=16,
-        max_position_embeddings=8,
-    )
+    config = tiny_bert_config(hidden_size=SIZES["D"], num_attention_heads=1, num_hidden_layers=2)
     return {"nn": nn, "F": F, "torch": torch, "BertModel": BertModel, "config": config, **SIZES}
 
 
@@ -97,8 +86,8 @@ def rows():
 
 
 @pytest.fixture(scope="module")
-def ns():
-    return namespace()
+def ns(tiny_bert_config):
+    return namespace(tiny_bert_config)
 
 
 def test_checked_table_has_the_columns_and_the_calls_the_book_promises():

@@ -1,7 +1,5 @@
 """normlab.hooks.record on small torch modules and on a tiny Hugging Face BertModel."""
 
-import os
-
 import pytest
 import torch
 from torch import nn
@@ -139,19 +137,10 @@ def test_input_needs_a_positional_tensor():
         _ = call.input
 
 
-def test_tiny_bert_layer_norms_are_post_ln_per_token():
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    transformers = pytest.importorskip("transformers")
-    transformers.logging.set_verbosity_error()
-    config = transformers.BertConfig(
-        vocab_size=50,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=16,
-    )
-    model = transformers.BertModel(config).eval()
+def test_tiny_bert_layer_norms_are_post_ln_per_token(tiny_bert_config):
+    from transformers import BertModel
+
+    model = BertModel(tiny_bert_config(hidden_size=16, num_hidden_layers=1)).eval()
     ids = torch.randint(1, 50, (2, 5))
     with torch.no_grad(), record(model, (nn.LayerNorm, "BertOutput")) as calls:
         out = model(input_ids=ids)

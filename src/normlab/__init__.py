@@ -1,12 +1,14 @@
-"""normlab: the helper package behind the book "Where does LayerNorm normalize?".
+"""normlab: what a reader of "Where does LayerNorm normalize?" imports in the chapters.
 
 - ``normalize(x, dims, eps, unbiased=...)``: the one formula all normalization layers share.
 - ``probe(fn, shape)``: which elements share statistics under ``fn``, found by experiment.
 - ``draw_groups(result)`` / ``draw_panels(results)``: figures drawn from probe results.
+- ``normlab.hooks.record(model, match)``: what a model's submodules receive and return.
+- ``normlab.tables.format_table(header, rows)``: plain-text tables for notebook outputs.
 
-Plumbing for single chapters stays in its own module: ``normlab.hooks`` (record what a model's
-submodules see), ``normlab.tables`` (plain-text tables), ``normlab.notebooks`` (re-execute the
-notebooks).
+Each module has one concern. The tools that build and check the book (executing notebooks, the
+student edition, the set-up cell, the toc) are not part of this package: they live in the
+repository's ``tools/`` folder.
 """
 
 from .figures import draw_groups, draw_panels

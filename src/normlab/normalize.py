@@ -43,6 +43,8 @@ def normalize(
             f"unbiased=True divides by n - 1, so each group needs at least 2 elements; "
             f"dims={dims} of shape {list(x.shape)} gives groups of {n}"
         )
-    mean = x.mean(dim=dims, keepdim=True)
-    var = x.var(dim=dims, correction=1 if unbiased else 0, keepdim=True)
-    return (x - mean) / torch.sqrt(var + eps)
+    # With keepdim, the statistics keep every axis, with size 1 on ``dims``: for x [N, T, D] and
+    # dims=(2,) they are [N, T, 1], one per token, and broadcast back over D.
+    mean = x.mean(dim=dims, keepdim=True)  # [*, 1 on dims]
+    var = x.var(dim=dims, correction=1 if unbiased else 0, keepdim=True)  # [*, 1 on dims]
+    return (x - mean) / torch.sqrt(var + eps)  # [*]: x's shape

@@ -1,0 +1,53 @@
+"""tools/run_notebooks.py re-executes a notebook in place with clean, deterministic metadata."""
+
+import nbformat
+import pytest
+from nbclient.exceptions import CellExecutionError
+
+from tools.run_notebooks import execute, main
+
+
+def make(tmp_path, cells):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = cells
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_execute_stores_outputs_without_timing(tmp_path):
+    path = make(
+        tmp_path,
+        [
+            nbformat.v4.new_code_cell("x = 21\nx * 2"),
+            nbformat.v4.new_code_cell("import os\nprint(os.path.basename(os.getcwd()))"),
+        ],
+    )
+    execute(path)
+    cells = nbformat.read(path, as_version=4).cells
+    assert [c["execution_count"] for c in cells] == [1, 2]
+    assert cells[0]["outputs"][0]["data"]["text/plain"] == "42"
+    assert cells[1]["outputs"][0]["text"] == f"{tmp_path.name}\n"  # runs from its own folder
+    assert all("execution" not in c["metadata"] for c in cells)
+
+
+def test_tagged_exception_is_kept_and_untagged_one_stops(tmp_path):
+    raising = nbformat.v4.new_code_cell("1 / 0")
+    raising.metadata["tags"] = ["raises-exception"]
+    path = make(tmp_path, [raising, nbformat.v4.new_code_cell("'after'")])
+    execute(path)
+    cells = nbformat.read(path, as_version=4).cells
+    assert cells[0]["outputs"][0]["ename"] == "ZeroDivisionError"
+    assert not any("/" in line for line in cells[0]["outputs"][0]["traceback"])  # no paths
+    assert cells[1]["outputs"][0]["data"]["text/plain"] == "'after'"
+
+    path = make(tmp_path, [nbformat.v4.new_code_cell("1 / 0")])
+    with pytest.raises(CellExecutionError, match="ZeroDivisionError"):
+        execute(path)
+
+
+def test_bad_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="existing .ipynb"):
+        execute(tmp_path / "missing.ipynb")
+    with pytest.raises(FileNotFoundError, match="existing .ipynb"):
+        main([str(tmp_path)])
