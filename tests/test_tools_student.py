@@ -68,10 +68,14 @@ def make_book(root):
     (root / "notebooks").mkdir(parents=True)
     (root / "book").mkdir()
     (root / "_config.yml").write_text("title: T\nsphinx:\n  config:\n    a: 1\n")
-    (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\n")
+    (root / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n  - file: notebooks/01\n"
+    )
     (root / "book" / "intro.md").write_text("# Intro\n")
     nb = notebook(md("# Chapter"), md(EXERCISE), md(START), code("x = 1"), md(END))
     nbformat.write(nb, root / "notebooks" / "01.ipynb")
+    (root / "notebooks" / "text").mkdir()
+    (root / "notebooks" / "text" / "01.md").write_text(f"{START}\n\n{END}\n")  # its text pair
     (root / ".venv").mkdir()
     (root / "_build").mkdir()
 
@@ -84,6 +88,7 @@ def test_the_copy_has_the_book_without_solutions(tmp_path, capsys):
     assert sources(nb) == ["# Chapter", EXERCISE]
     assert (out / "book" / "intro.md").read_text() == "# Intro\n"
     assert not (out / ".venv").exists() and not (out / "_build").exists()
+    assert not (out / "notebooks" / "text" / "01.md").exists()  # the pair keeps the solution
     config = yaml.safe_load((out / "_config.yml").read_text())
     assert config["sphinx"]["config"] == {"a": 1, "hide_solutions": True}
     assert "Student edition" in config["html"]["announcement"]

@@ -1,6 +1,6 @@
 """The student edition: a copy of the book's sources with every exercise solution removed.
 
-    python tools/student.py . _build/student/src     # what `make book-student` runs
+    python -m tools.student . _build/student/src     # what `make book-student` runs
 
 A solution is a run of whole notebook cells, laid out as CONTRIBUTING.md prescribes:
 
@@ -9,12 +9,13 @@ A solution is a run of whole notebook cells, laid out as CONTRIBUTING.md prescri
 - any cells after it (the solution's code and more prose),
 - a Markdown cell that holds the ``{solution-end}`` directive and nothing else.
 
-The copy keeps every other cell and drops those runs whole, so the solutions are gone from the
-pages and from the notebooks the download button hands out. A layout this tool does not know
-(a directive in the middle of a cell, text beside ``{solution-end}``, the one-block
-``{solution}`` form, a solution in a Markdown page) is an error that names the file and the cell,
-never a solution left in place. The copy's ``_config.yml`` also sets sphinx-exercise's
-``hide_solutions`` and a banner that says which edition it is.
+The copy keeps every other cell of the toc's chapters and drops those runs whole, so the
+solutions are gone from the pages and from the notebooks the download button hands out; the
+chapters' text pairs (``notebooks/text/``, for diffs) are left out of the copy. A layout this
+tool does not know (a directive in the middle of a cell, text beside ``{solution-end}``, the
+one-block ``{solution}`` form, a solution in a Markdown page) is an error that names the file
+and the cell, never a solution left in place. The copy's ``_config.yml`` also sets
+sphinx-exercise's ``hide_solutions`` and a banner that says which edition it is.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from pathlib import Path
 
 import nbformat
 import yaml
+
+from tools import pairs, toc
 
 #: A line that opens a directive: three or more backticks or colons, then ``{name}``.
 DIRECTIVE = re.compile(r"^(`{3,}|:{3,})\{(solution|solution-start|solution-end)\}", re.MULTILINE)
@@ -130,17 +133,20 @@ def make_student_source(root: str | Path, out: str | Path) -> dict[str, int]:
     shutil.copytree(root, out, ignore=ignore, symlinks=True)
     (out / MARKER).write_text("A student copy written by tools/student.py; it may be replaced.\n")
 
-    for page in sorted(out.rglob("*.md")):
+    chapters = toc.files(out / "_toc.yml")
+    for page in (p for p in chapters if p.suffix == ".md"):
         if DIRECTIVE.search(page.read_text(encoding="utf8")):
             raise LayoutError(
                 f"{page.relative_to(out)}: a solution in a Markdown page; solutions live in "
                 f"notebooks, as cells between {{solution-start}} and {{solution-end}}"
             )
     removed = {}
-    for path in sorted(out.rglob("*.ipynb")):
+    for path in (p for p in chapters if p.suffix == ".ipynb"):
         name = path.relative_to(out).as_posix()
         student, removed[name] = strip_solutions(nbformat.read(path, as_version=4), name)
         nbformat.write(nbformat.from_dict(student), path)
+        # The chapter's text pair (for diffs) would keep the solutions: it is not needed here.
+        pairs.text_path(path).unlink(missing_ok=True)
 
     config_path = out / "_config.yml"
     config = yaml.safe_load(config_path.read_text(encoding="utf8"))
