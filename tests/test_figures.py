@@ -1,4 +1,5 @@
-"""The figure helpers colour exactly the elements probe() put in one group."""
+"""The figure helpers draw what probe() found, in the book's one layout: N along the front edge,
+the features (D or C) in depth, the positions (T, or H and W flattened) up the vertical."""
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -6,41 +7,71 @@ import pytest
 from torch import nn
 
 from normlab import draw_groups, draw_panels, probe
-from normlab.figures import layout
+from normlab.figures import coloured, describe_figure, layout
+
+IMAGE = (3, 6, 2, 2)  # [N, C, H, W]
+TEXT = (2, 3, 4)  # [N, T, D]
 
 
-def test_layout_of_4d_flattens_space_onto_the_vertical():
-    r = probe(nn.GroupNorm(2, 4), (2, 4, 2, 3))
+def test_images_put_n_in_front_c_in_depth_and_space_up_the_side():
+    r = probe(nn.GroupNorm(2, 6), IMAGE)
     ids, labels = layout(r)
-    assert ids.shape == (2, 6, 4)  # (N, H*W, C)
-    assert labels == ("N", "H, W", "C")
-    assert np.array_equal(ids[1, 5, 3], r.groups[1, 3, 1, 2].numpy())
+    assert ids.shape == (3, 6, 4)  # [N, C, H*W]
+    assert labels == ("N = 3", "C = 6", "H·W = 4 (H, W flattened)")
+    assert ids[1, 5, 3] == r.groups[1, 5, 1, 1]  # row-major over H, W
 
 
-def test_layout_of_3d_and_2d():
-    ids, labels = layout(probe(nn.LayerNorm(4), (2, 3, 4)))
-    assert ids.shape == (2, 3, 4) and labels == ("N", "T", "D")
+def test_text_puts_n_in_front_d_in_depth_and_t_up_the_side():
+    ids, labels = layout(probe(nn.LayerNorm(4), TEXT))
+    assert ids.shape == (2, 4, 3) and labels == ("N = 2", "D = 4", "T = 3")
     ids, labels = layout(probe(nn.LayerNorm(4), (3, 4)))
-    assert ids.shape == (1, 3, 4) and labels == ("", "N", "D")
+    assert ids.shape == (3, 4, 1) and labels == ("N = 3", "D = 4", "")
 
 
-def test_layout_order_puts_a_chosen_axis_in_depth():
-    r = probe(nn.LayerNorm(4), (5, 2, 4))  # [N, T, D], drawn as T sheets of [N, D]
-    ids, labels = layout(r, order=(1, 0, 2))
-    assert ids.shape == (2, 5, 4) and labels == ("T", "N", "D")
-    assert np.array_equal(ids[1, 3], r.groups[3, 1].numpy())
-    with pytest.raises(ValueError, match="permutation of"):
-        layout(r, order=(0, 0, 2))
+def test_coloured_cells_are_the_group_in_the_layout():
+    per_token = coloured(probe(nn.LayerNorm(4), TEXT))  # [N, D, T]
+    assert per_token.sum() == 4 and per_token[0, :, 0].all()  # one token: a row into depth
+    shape = IMAGE
+    bn = coloured(probe(nn.BatchNorm2d(6), shape))
+    inorm = coloured(probe(nn.InstanceNorm2d(6), shape))
+    ln = coloured(probe(nn.LayerNorm([6, 2, 2]), shape))
+    assert bn[:, 0, :].all() and bn.sum() == 3 * 4  # a wall along the front edge
+    assert inorm[0, 0, :].all() and inorm.sum() == 4  # one column
+    assert ln[0].all() and ln.sum() == 6 * 4 and not ln[1:].any()  # one image, not the tensor
+    with pytest.raises(ValueError, match="group must be an int from 0 to 5"):
+        coloured(probe(nn.BatchNorm2d(6), shape), group=6)
 
 
-def test_draw_groups_colours_one_group():
-    r = probe(nn.LayerNorm(4), (2, 3, 4))
+def test_draw_groups_colours_one_group_opaque():
+    r = probe(nn.LayerNorm(4), TEXT)
     ax = draw_groups(r, group=2)
     assert ax.name == "3d"
     assert ax.get_title().replace("\n", " ") == str(r)
-    # One Poly3DCollection per voxel; count the highlighted ones by their alpha.
+    # One Poly3DCollection per voxel; the group's are opaque, the rest nearly transparent.
     alphas = [c.get_facecolor()[0][3] for c in ax.collections]
-    assert sum(a > 0.5 for a in alphas) == 4  # the 4 features of token (0, 2)
+    assert sorted(set(alphas)) == [pytest.approx(0.18), 1.0]
+    assert sum(a == 1.0 for a in alphas) == 4  # the 4 features of token (0, 2)
+    assert [t.get_text() for t in ax.texts] == ["N = 2", "D = 4", "T = 3"]
+
+
+def pixels(result):
+    fig = plt.figure(figsize=(3, 3), dpi=60)
+    draw_groups(result, fig.add_subplot(projection="3d"), title="")
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int)
+
+
+def test_batch_norm_and_instance_norm_differ_at_a_glance():
+    bn = pixels(probe(nn.BatchNorm2d(6), IMAGE))
+    inorm = pixels(probe(nn.InstanceNorm2d(6), IMAGE))
+    differ = (np.abs(bn - inorm).sum(axis=-1) > 60).mean()
+    assert differ > 0.05, f"only {differ:.1%} of the pixels differ"
+
+
+def test_describe_figure_says_what_is_drawn():
+    text = describe_figure(probe(nn.InstanceNorm2d(6), IMAGE))
+    assert text.startswith("A block of 72 cubes, one per element: N = 3 along the front edge")
+    assert "Coloured: the 4 cubes" in text and "mean and variance over (H, W)" in text
 
 
 def test_draw_panels_one_axes_per_result():
@@ -49,15 +80,8 @@ def test_draw_panels_one_axes_per_result():
     assert [ax.get_title() for ax in fig.axes] == ["BN", "IN"]
 
 
-def test_draw_panels_passes_order_to_every_panel():
-    rs = [probe(nn.LayerNorm(4), (5, 2, 4)), probe(nn.LayerNorm([2, 4]), (5, 2, 4))]
-    fig = draw_panels(rs, order=(1, 0, 2))
-    # Depth is drawn along the y axis of each 3-D panel: 2 sheets, not 5.
-    assert [ax.get_ylabel() for ax in fig.axes] == ["T", "T"]
-
-
 def test_bad_arguments():
-    r = probe(nn.LayerNorm(4), (2, 3, 4))
+    r = probe(nn.LayerNorm(4), TEXT)
     with pytest.raises(ValueError, match="group must be an int from 0 to 5"):
         draw_groups(r, group=6)
     with pytest.raises(ValueError, match="3-D axes"):

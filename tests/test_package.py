@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The reader-facing modules, one concern each; the book's build tools live in tools/.
-MODULES = {"checks", "figures", "hooks", "normalize", "probe", "tables"}
+MODULES = {"checks", "figures", "hooks", "normalize", "probe", "residual", "tables", "unroll"}
 
 
 def declared_dependencies():

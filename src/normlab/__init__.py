@@ -5,6 +5,10 @@
 - ``draw_groups(result)`` / ``draw_panels(results)``: figures drawn from probe results.
 - ``normlab.hooks.record(model, match)``: what a model's submodules receive and return.
 - ``normlab.tables.format_table(header, rows)``: plain-text tables for notebook outputs.
+- ``normlab.unroll.draw_unrolled(calls)``: a recurrent network unrolled over its time steps,
+  drawn from its recorded calls (chapter 3).
+- ``normlab.residual.draw_residual_block(calls, prefix)``: a Transformer layer's residual path,
+  drawn from the order of its hooked calls (chapter 4).
 
 Each module has one concern. The tools that build and check the book (executing notebooks, the
 student edition, the set-up cell, the toc) are not part of this package: they live in the

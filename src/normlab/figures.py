@@ -1,16 +1,22 @@
 """Figures of which elements share statistics, drawn from ``probe`` results.
 
-A tensor is drawn as a block of cubes, one cube per element, in the manner of Figure 2 of the
-Group Normalization paper (Wu & He, 2018). The cubes of one group of shared statistics are
-coloured; the rest are left pale. Because the colouring is read from ``ProbeResult.groups``, a
-figure cannot disagree with what the code does.
+A tensor is drawn as a block of cubes, one cube per element, as in Figure 2 of the Group
+Normalization paper (Wu & He, 2018). The cubes of one group of shared statistics are coloured
+(opaque, so nothing shows through them); the rest are pale. The colouring is read from
+``ProbeResult.groups``, so a figure cannot disagree with what the code does.
 
-Layout, as (depth, vertical, horizontal):
-    2-D ``[A, B]``        -> (1, A, B): one sheet.
-    3-D ``[A, B, C]``     -> (A, B, C): A sheets of B rows and C columns; ``[N, T, D]``
-                             is N sentences, one token per row.
-    4-D ``[N, C, H, W]``  -> (N, H*W, C): the Group Normalization paper's picture, with the two
-                             spatial axes flattened onto the vertical.
+One layout for the whole book, by axis (the book's notation):
+
+- the batch axis ``N`` runs along the front horizontal edge;
+- the feature axis goes into depth: ``D`` for text ``[N, T, D]``, ``C`` for images
+  ``[N, C, H, W]`` (the paper's channels);
+- the positions go up the vertical: ``T`` for text, ``H`` and ``W`` flattened into one axis of
+  ``H * W`` cubes for images (the label says so).
+
+So BatchNorm's group is a wall along the front edge (every image, one channel), InstanceNorm's
+a single column (one image, one channel), LayerNorm's a slab into depth (one image, every
+channel). A 2-d ``[A, B]`` is drawn as ``A`` along the front edge and ``B`` in depth, one cube
+high. Each axis label carries its size (``C = 6``).
 """
 
 from __future__ import annotations
@@ -26,50 +32,73 @@ from matplotlib.figure import Figure
 
 from .probe import ProbeResult
 
-PALE = (0.93, 0.93, 0.93, 0.25)
-EDGE = (0.45, 0.45, 0.45, 0.6)
+#: The cubes outside the coloured group: barely there, so the group stands out.
+PALE = (0.90, 0.90, 0.92, 0.18)
+PALE_EDGE = (0.55, 0.55, 0.6, 0.35)
+EDGE = (0.15, 0.15, 0.15, 0.9)
 
 
-def layout(
-    result: ProbeResult, order: tuple[int, int, int] | None = None
-) -> tuple[np.ndarray, tuple[str, str, str]]:
-    """Group ids arranged as ``[depth, vertical, horizontal]`` and the three axis labels.
+def layout(result: ProbeResult) -> tuple[np.ndarray, tuple[str, str, str]]:
+    """Group ids arranged as ``[horizontal, depth, vertical]`` and the three axis labels.
 
     Args:
         result: a ``ProbeResult`` of a 2-, 3- or 4-d shape.
-        order: for a 3-d result only, which axes become (depth, vertical, horizontal); default
-            ``(0, 1, 2)``. ``(1, 0, 2)`` draws ``[N, T, D]`` as T sheets of ``[N, D]``.
 
     Returns:
-        ``(ids, (depth_label, vertical_label, horizontal_label))`` with ``ids`` an int array.
+        ``(ids, (horizontal_label, depth_label, vertical_label))``: ``ids`` is an int array
+        ``[x, y, z]`` with ``z`` counting up from the bottom row; for ``[N, T, D]`` it is
+        ``[N, D, T]``, for ``[N, C, H, W]`` it is ``[N, C, H*W]`` (row-major over ``H, W``).
+        Each label is ``"name = size"``.
     """
     if not isinstance(result, ProbeResult):
         raise TypeError(
             f"result must be a ProbeResult from normlab.probe, got {type(result).__name__}"
         )
     g = result.groups.numpy()
-    names = result.names
-    if order is not None:
-        if g.ndim != 3 or sorted(order) != [0, 1, 2]:
-            raise ValueError(
-                f"order must be a permutation of (0, 1, 2) for a 3-d result, got order={order!r} "
-                f"for shape {result.shape}"
-            )
-        return g.transpose(order), tuple(names[a] for a in order)
-    if g.ndim == 2:
-        return g[None], ("", names[0], names[1])
-    if g.ndim == 3:
-        return g, names
-    if g.ndim == 4:
+    names, shape = result.names, result.shape
+    if g.ndim == 2:  # [A, B] -> [A, B, 1]
+        return g[:, :, None], (f"{names[0]} = {shape[0]}", f"{names[1]} = {shape[1]}", "")
+    if g.ndim == 3:  # [N, T, D] -> [N, D, T]
+        labels = tuple(f"{names[a]} = {shape[a]}" for a in (0, 2, 1))
+        return g.transpose(0, 2, 1), labels
+    if g.ndim == 4:  # [N, C, H, W] -> [N, C, H*W]
         n, c, h, w = g.shape
-        return g.reshape(n, c, h * w).transpose(0, 2, 1), (
-            names[0],
-            f"{names[2]}, {names[3]}",
-            names[1],
-        )
+        flat = f"{names[2]}·{names[3]} = {h * w} ({names[2]}, {names[3]} flattened)"
+        return g.reshape(n, c, h * w), (f"{names[0]} = {n}", f"{names[1]} = {c}", flat)
     raise ValueError(
         f"result must come from a 2-, 3- or 4-d shape to be drawn, got shape {result.shape}"
     )
+
+
+def coloured(result: ProbeResult, group: int = 0) -> np.ndarray:
+    """Which cubes ``draw_groups`` colours: a bool array ``[x, y, z]`` as in ``layout``."""
+    ids, _ = layout(result)  # checks result
+    if isinstance(group, bool) or not isinstance(group, int) or not 0 <= group < result.n_groups:
+        raise ValueError(f"group must be an int from 0 to {result.n_groups - 1}, got {group!r}")
+    return ids == group
+
+
+def describe_figure(result: ProbeResult, group: int = 0) -> str:
+    """A sentence for a figure's alt text: the block, its axes, and what is coloured."""
+    ids, (horizontal, depth, vertical) = layout(result)
+    axes = f"{horizontal} along the front edge, {depth} into depth"
+    if vertical:
+        axes += f", {vertical} up the side"
+    count = int(coloured(result, group).sum())
+    return (
+        f"A block of {ids.size} cubes, one per element: {axes}. Coloured: the {count} cubes "
+        f"that share statistics with the first element; {result}."
+    )
+
+
+def _label_edges(ax: Axes, size: tuple[int, int, int], labels: tuple[str, str, str]) -> None:
+    """Write the three labels beside the block's front, side and vertical edges."""
+    x, y, z = size
+    style = {"fontsize": 8, "color": "0.2", "ha": "center", "va": "center"}
+    ax.text(x / 2, -0.35 * max(1, y / 4) - 0.6, -0.2, labels[0], **style)
+    ax.text(x + 0.8, y / 2, -0.2, labels[1], zdir="y", **style)
+    if labels[2]:
+        ax.text(-0.6, -0.6, z / 2, labels[2], zdir="z", **style)
 
 
 def draw_groups(
@@ -79,7 +108,6 @@ def draw_groups(
     group: int = 0,
     title: str | None = None,
     color: str = "C0",
-    order: tuple[int, int, int] | None = None,
 ) -> Axes:
     """Draw the probed tensor as cubes and colour the elements of one group of shared statistics.
 
@@ -89,43 +117,31 @@ def draw_groups(
         group: the group id to colour, ``0 <= group < result.n_groups``; 0 is the group that
             holds the first element.
         title: the axes title; default ``str(result)``, wrapped.
-        color: the colour of the highlighted cubes.
-        order: for 3-d results, which axes are drawn as (depth, vertical, horizontal); see
-            ``layout``.
+        color: the colour of the group's cubes.
 
     Returns:
         The axes drawn on.
     """
-    ids, (depth_label, vertical_label, horizontal_label) = layout(result, order)
-    if isinstance(group, bool) or not isinstance(group, int) or not 0 <= group < result.n_groups:
-        raise ValueError(f"group must be an int from 0 to {result.n_groups - 1}, got {group!r}")
+    mask = coloured(result, group)  # [x, y, z]
+    _, labels = layout(result)
     if ax is None:
         fig = plt.figure(figsize=(4.2, 4.2))
         ax = fig.add_subplot(projection="3d")
     elif getattr(ax, "name", "") != "3d":
         raise ValueError('ax must be a 3-D axes, made with add_subplot(projection="3d")')
 
-    depth, vertical, horizontal = ids.shape
-    # voxels() indexes [x, y, z] = [horizontal, depth, vertical (bottom up)].
-    cube = ids.transpose(2, 0, 1)[:, :, ::-1]
-    faces = np.empty(cube.shape + (4,))
+    faces = np.empty(mask.shape + (4,))  # [x, y, z, rgba]
     faces[...] = PALE
-
-    faces[cube == group] = mcolors.to_rgba(color, 0.85)
-    ax.voxels(np.ones(cube.shape, dtype=bool), facecolors=faces, edgecolors=EDGE, linewidth=0.4)
-    ax.set_box_aspect((horizontal, depth, vertical))
-    ax.view_init(elev=22, azim=-62)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_zticks([])
-    ax.set_xlabel(horizontal_label, labelpad=-12)
-    ax.set_ylabel(depth_label, labelpad=-12)
-    ax.set_zlabel(vertical_label, labelpad=-12)
-    for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
-        axis.pane.set_visible(False)
-        axis.line.set_visible(False)
-    ax.grid(False)
-    ax.set_facecolor("none")  # let a neighbouring panel's axis label show through
+    faces[mask] = mcolors.to_rgba(color, 1.0)  # opaque: no edge shows through
+    edges = np.empty(mask.shape + (4,))
+    edges[...] = PALE_EDGE
+    edges[mask] = EDGE
+    ax.voxels(np.ones(mask.shape, dtype=bool), facecolors=faces, edgecolors=edges, linewidth=0.4)
+    x, y, z = mask.shape
+    ax.set_box_aspect((x, y, z), zoom=0.9)
+    ax.view_init(elev=20, azim=-58)
+    ax.set_axis_off()
+    _label_edges(ax, (x, y, z), labels)
     text = str(result) if title is None else title
     ax.set_title(textwrap.fill(text, 34), fontsize=9)
     return ax
@@ -137,7 +153,6 @@ def draw_panels(
     *,
     ncols: int | None = None,
     size: float = 3.2,
-    order: tuple[int, int, int] | None = None,
 ) -> Figure:
     """Draw several probe results side by side, one 3-D panel each (e.g. BN | LN | IN | GN).
 
@@ -146,8 +161,6 @@ def draw_panels(
         titles: one title per panel; default each result's description.
         ncols: panels per row; default all in one row.
         size: inches per panel.
-        order: for 3-d results, which axes every panel draws as (depth, vertical, horizontal);
-            see ``layout``.
 
     Returns:
         The figure.
@@ -164,6 +177,6 @@ def draw_panels(
     fig = plt.figure(figsize=(size * ncols, (size + 0.5) * nrows))
     for i, res in enumerate(results):
         ax = fig.add_subplot(nrows, ncols, i + 1, projection="3d")
-        draw_groups(res, ax, title=None if titles is None else titles[i], order=order)
-    fig.subplots_adjust(left=0.0, right=0.97, bottom=0.02, top=0.9, wspace=0.3, hspace=0.25)
+        draw_groups(res, ax, title=None if titles is None else titles[i])
+    fig.subplots_adjust(left=0.0, right=1.0, bottom=0.0, top=0.9, wspace=0.05, hspace=0.15)
     return fig
