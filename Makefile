@@ -15,7 +15,7 @@ STAMP := $(VENV)/.installed
 # toc; it fails on a name that is not a file). `make nbval NOTEBOOKS=notebooks/02_vision.ipynb`
 # checks one chapter, `make notebooks NOTEBOOKS=...` refreshes one.
 NOTEBOOKS ?=
-# `make nbval NBVAL_FLAGS=--quick`: 2 threads for the best CPU capability only (see nbval below).
+# `make nbval NBVAL_FLAGS=--full`: every CPU capability at 1 and at 2 threads (see nbval below).
 NBVAL_FLAGS ?=
 # The student edition: sources with the solutions removed, and its HTML.
 STUDENT := _build/student
@@ -30,7 +30,7 @@ export PYTHONHASHSEED := 0
 # The book's tensors are tiny: one thread is faster, and steady when the machine is busy.
 export OMP_NUM_THREADS := 1
 
-.PHONY: help setup book book-student test lint pytest nbval browser notebooks sync clean
+.PHONY: help setup book book-student test lint pytest nbval browser notebooks sync lab clean
 
 help:
 	@echo "make book          set up .venv and build the HTML book into _build/html"
@@ -38,9 +38,10 @@ help:
 	@echo "make test          set up .venv; lint, pytest, strict nbval on every notebook, book"
 	@echo "                   build, student build, and every page opened in headless chromium"
 	@echo "make nbval         strict nbval on every notebook under each CPU capability of this"
-	@echo "                   machine, at 1 and at 2 threads, offline (NBVAL_FLAGS=--quick: fewer)"
+	@echo "                   machine, the best at 2 threads, offline (NBVAL_FLAGS=--full: all at 1 and 2)"
 	@echo "make notebooks     re-execute every notebook in place from a fresh kernel (refresh outputs)"
 	@echo "make sync          write each notebook's text pair, notebooks/text/*.md (for diffs)"
+	@echo "make lab           JupyterLab on notebooks/ with the book's kernel; prints the URL"
 	@echo "make browser       only the browser tests, on the books already built"
 	@echo "make clean         remove _build (keeps .venv)"
 
@@ -54,6 +55,7 @@ setup: $(STAMP)
 
 book: $(STAMP)
 	$(BIN)/jupyter-book build . --builder html --all -W -n --keep-going
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_book_html.py -m built
 	@echo "The book is in _build/html/index.html"
 
 # The solutions are removed from a copy of the sources (so they are neither in the pages nor in
@@ -76,7 +78,8 @@ pytest: $(STAMP)
 
 # Strict nbval, once per setting a reader's CPU may have: torch's generic kernels
 # (ATEN_CPU_CAPABILITY=default) and every capability up to this machine's best (avx2, avx512),
-# with MKL/oneDNN held to the same level, each at OMP_NUM_THREADS=1 and 2 (a reader's Jupyter).
+# with MKL/oneDNN held to the same level, each once: the best at OMP_NUM_THREADS=2 (a reader's
+# Jupyter), the others at 1.
 # Passes run side by side, one per core, with the network cut off (a new network namespace;
 # "network isolation skipped: <reason>" where the system refuses one). One line per pass gives
 # its setting and its time. tools/nbval_matrix.py has the details.
@@ -88,10 +91,12 @@ nbval: $(STAMP)
 browser: $(STAMP)
 	@browser=$$(CHROMIUM="$(CHROMIUM)" $(PY) -m tools.browser) || { \
 	  if [ $$? = 3 ] && [ -z "$${CI:-}" ]; then \
-	    echo "SKIPPED the browser tests (tests/test_browser.py): no browser, reason above"; exit 0; \
+	    echo "SKIPPED the browser tests (tests/test_browser.py, tests/test_jupyterlab.py):" \
+	      "no browser, reason above"; exit 0; \
 	  fi; exit 1; }; \
 	echo "Browser tests with $$browser"; \
-	CHROMIUM="$$browser" $(PY) -m pytest -q -p no:cacheprovider tests/test_browser.py -m browser; \
+	CHROMIUM="$$browser" $(PY) -m pytest -q -p no:cacheprovider tests/test_browser.py \
+	  tests/test_jupyterlab.py -m browser; \
 	echo "A screenshot of the first chapter is in _build/screenshots/"
 
 test: lint pytest nbval book book-student browser
@@ -102,6 +107,11 @@ notebooks: $(STAMP)
 # notebooks/text/*.md: each chapter as MyST Markdown, for diffs (tools/pairs.py; tests check it).
 sync: $(STAMP)
 	$(PY) -m tools.pairs sync
+
+# JupyterLab on the repository, opened at notebooks/, with the kernel of .venv and no calls home
+# (tools/lab.py); saving a chapter also writes its text pair. It prints the URL to open.
+lab: $(STAMP)
+	$(PY) -m tools.lab
 
 clean:
 	rm -rf _build

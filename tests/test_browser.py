@@ -8,9 +8,10 @@ browsers are never downloaded.
 
 Per page: the title, no console error and no uncaught exception, no request that fails or leaves
 the site (the book must render offline: MathJax is served from the site, see _ext/book_assets.py),
-every image loaded, every formula typeset by MathJax, and on chapter pages the launch and download
-buttons pointing at that chapter's notebook. A screenshot of the first chapter is saved under
-``_build/screenshots/``.
+every image loaded, every formula typeset by MathJax, one search field and no bar above the page
+(only the student edition's announcement may sit there), and on chapter pages the launch and
+download buttons pointing at that chapter's notebook. A screenshot of the first chapter is saved
+under ``_build/screenshots/``.
 """
 
 import functools
@@ -154,6 +155,43 @@ HEADING = """() => {
 }"""
 
 
+#: The page's own frame: its search controls outside the text (the search page's form is text),
+#: and how far the page starts below the announcement banner (or the top of the window).
+FRAME = """() => {
+  const shown = (e) => {
+    const box = e.getBoundingClientRect();
+    return box.width > 0 && box.height > 0 && getComputedStyle(e).visibility !== "hidden";
+  };
+  const controls = ".search-button-field, .search-button, form.bd-search, input[type=search]";
+  const searches = Array.from(document.querySelectorAll(controls))
+    .filter((e) => shown(e) && !e.closest(".bd-article, .bd-search-container"))
+    .map((e) => {
+      const box = e.getBoundingClientRect();
+      return `${e.tagName.toLowerCase()}.${e.classList[1] || e.classList[0]} at ${box.x},${box.y}`;
+    });
+  const banner = document.querySelector(".bd-header-announcement");
+  const top = banner && shown(banner) ? banner.getBoundingClientRect().bottom : 0;
+  const page = document.querySelector(".bd-container");
+  return { searches, gap: page ? page.getBoundingClientRect().top - top : null };
+}"""
+
+
+def check_frame(page, docname):
+    """One search control, and the page right under the announcement or the window's top.
+
+    pydata-sphinx-theme 0.17 puts a search field in a navbar above the page unless
+    ``navbar_persistent`` is set (``_config.yml``): a second "Search Ctrl+K" box in an empty bar.
+    """
+    frame = page.evaluate(FRAME)
+    assert len(frame["searches"]) == 1, (
+        f"{docname}: {len(frame['searches'])} search controls, expected one: {frame['searches']}"
+    )
+    assert frame["gap"] == 0, (
+        f"{docname}: the page starts {frame['gap']} px below the announcement (or the window's "
+        f"top): a bar above the page (html_theme_options.navbar_persistent in _config.yml?)"
+    )
+
+
 @pytest.mark.parametrize("docname", PAGES)
 def test_page(page, site, docname):
     page.goto(f"{site}{docname}.html", wait_until="load")
@@ -177,6 +215,8 @@ def test_page(page, site, docname):
         )
         assert not math["untypeset"], f"{docname}: formulas MathJax did not typeset: {math}"
         assert not math["errors"], f"{docname}: MathJax errors: {math['errors']}"
+
+    check_frame(page, docname)
 
     if docname in NOTEBOOKS:
         check_buttons(page, site, docname)
@@ -222,4 +262,14 @@ def check_buttons(page, site, docname):
 def test_home_page_redirects_to_the_introduction(page, site):
     page.goto(f"{site}index.html")
     page.wait_for_url(f"{site}{DOCNAMES[0]}.html")
+    assert not page.problems, "\n".join(page.problems)
+
+
+def test_narrow_screen_has_one_search_button(page, site):
+    """Below the theme's breakpoint the sidebar folds away; search is a button in the article's
+    header, still exactly one."""
+    page.set_viewport_size({"width": 600, "height": 900})
+    page.goto(f"{site}{NOTEBOOKS[0]}.html", wait_until="load")
+    check_frame(page, NOTEBOOKS[0])
+    assert page.locator(".bd-header-article .search-button").is_visible()
     assert not page.problems, "\n".join(page.problems)
