@@ -7,7 +7,8 @@ Normalization paper (Wu & He, 2018). The cubes of one group of shared statistics
 
 One layout for the whole book, by axis (the book's notation):
 
-- the batch axis ``N`` runs along the front horizontal edge;
+- the batch axis ``N`` runs along the front horizontal edge, from right to left, so that the
+  group of the first element (``n = 0``) stands nearest the viewer with no pale cube in front;
 - the feature axis goes into depth: ``D`` for text ``[N, T, D]``, ``C`` for images
   ``[N, C, H, W]`` (the paper's channels);
 - the positions go up the vertical: ``T`` for text, ``H`` and ``W`` flattened into one axis of
@@ -122,8 +123,10 @@ def draw_groups(
     Returns:
         The axes drawn on.
     """
-    mask = coloured(result, group)  # [x, y, z]
     _, labels = layout(result)
+    # N runs from right to left, so that the group of the first element (n = 0) stands nearest
+    # the viewer, with no pale cube in front of it.
+    mask = coloured(result, group)[::-1]  # [x, y, z]
     if ax is None:
         fig = plt.figure(figsize=(4.2, 4.2))
         ax = fig.add_subplot(projection="3d")
