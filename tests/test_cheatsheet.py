@@ -41,6 +41,9 @@ REQUIRED = [
     "nn.BatchNorm2d(",
     "nn.RMSNorm(",
     "BertModel(",
+    "GPT2Model(",
+    "LlamaModel(",
+    "T5EncoderModel(",
 ]
 
 
@@ -67,16 +70,29 @@ def code(cell):
 
 
 def namespace(tiny_bert_config):
-    from transformers import BertModel
+    """The names the rows use: torch's, the sizes, and tiny Hugging Face models' classes and
+    configurations (hidden size D, one head, random weights, nothing downloaded)."""
+    import transformers
 
     config = tiny_bert_config(hidden_size=SIZES["D"], num_attention_heads=1, num_hidden_layers=2)
-    return {"nn": nn, "F": F, "torch": torch, "BertModel": BertModel, "config": config, **SIZES}
+    d, small = SIZES["D"], {"vocab_size": 50, "num_hidden_layers": 2}
+    hf = {
+        "config": config,
+        "gpt2_config": transformers.GPT2Config(n_embd=d, n_head=1, **small),
+        "llama_config": transformers.LlamaConfig(
+            hidden_size=d, intermediate_size=2 * d, num_attention_heads=1, head_dim=2, **small
+        ),
+        "t5_config": transformers.T5Config(d_model=d, d_kv=d, d_ff=2 * d, num_heads=1, **small),
+    }
+    for name in ("BertModel", "GPT2Model", "LlamaModel", "T5EncoderModel"):
+        hf[name] = getattr(transformers, name)
+    return {"nn": nn, "F": F, "torch": torch, **hf, **SIZES}
 
 
 def default_eps(fn, call):
     """A module's ``eps``, or the default ``eps`` of the ``F.<function>`` a call uses."""
-    if isinstance(fn, nn.Module):
-        return fn.eps
+    if isinstance(fn, nn.Module):  # Hugging Face's RMSNorms call it variance_epsilon
+        return fn.variance_epsilon if hasattr(fn, "variance_epsilon") else fn.eps
     (name,) = set(re.findall(r"\bF\.(\w+)\(", call))
     return inspect.signature(getattr(F, name)).parameters["eps"].default
 
@@ -268,6 +284,19 @@ def test_every_layernorm_in_bert_is_the_one_in_the_table(ns):
     for m in norms:
         assert m.normalized_shape == (config.hidden_size,)
         assert m.eps == config.layer_norm_eps == 1e-12
+
+
+def test_every_norm_of_the_pre_ln_models_is_the_one_in_the_table(ns):
+    """GPT-2's, LLaMA's and T5's norms: two per layer and the final one, all alike."""
+    for model, eps in [
+        (ns["GPT2Model"](ns["gpt2_config"]), 1e-5),
+        (ns["LlamaModel"](ns["llama_config"]), 1e-6),
+        (ns["T5EncoderModel"](ns["t5_config"]), 1e-6),
+    ]:
+        norms = [m for m in model.modules() if type(m).__name__.endswith(("LayerNorm", "RMSNorm"))]
+        assert len(norms) == 2 * 2 + 1, type(model).__name__
+        for m in norms:
+            assert default_eps(m, "") == eps and m.weight.shape == (SIZES["D"],)
 
 
 def test_documented_rows_cite_a_source_that_exists():

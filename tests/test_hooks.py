@@ -159,3 +159,40 @@ def test_tiny_bert_layer_norms_are_post_ln_per_token(tiny_bert_config):
     attention_ln = calls["encoder.layer.0.attention.output.LayerNorm"]
     torch.testing.assert_close(block.args[1], attention_ln.output)  # the residual
     torch.testing.assert_close(block.output, out.last_hidden_state)
+
+
+def test_every_item_of_match_must_match_and_the_error_lists_what_exists():
+    model = net()
+    with pytest.raises(ValueError, match=r"'LlamaRMSNorm' in match=.*\['LayerNorm', 'Linear'"):
+        matching_modules(model, (nn.LayerNorm, "LlamaRMSNorm"))  # a name that matches nothing
+    with pytest.raises(ValueError, match=r"RMSNorm in match=.*matched no submodule of Sequential"):
+        matching_modules(model, [nn.LayerNorm, nn.RMSNorm])  # a class that matches nothing
+    with pytest.raises(ValueError, match="matched no submodule"):
+        with record(model, (nn.Linear, "Relu")):  # a typo: the class is ReLU
+            pass
+    assert all(not m._forward_hooks for m in model.modules())  # nothing was hooked
+
+
+class KeywordOnly(nn.Module):
+    """A module called with keyword tensors only, as LLaMA calls its attention."""
+
+    def forward(self, *, hidden_states: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        return scale * hidden_states
+
+
+def test_a_module_called_with_keyword_tensors_only():
+    model = nn.Sequential()
+    model.inner = KeywordOnly()
+    x = torch.randn(2, 3, 4)
+    with record(model, KeywordOnly) as calls:
+        model.inner(hidden_states=x, scale=2.0)
+    call = calls["inner"]
+    assert call.args == () and call.kwargs["scale"] == 2.0
+    torch.testing.assert_close(call.kwargs["hidden_states"], x)
+    message = (
+        r"got no positional argument; its tensors came as keyword arguments \['hidden_states'\]"
+    )
+    with pytest.raises(TypeError, match=message):
+        _ = call.input
+    with pytest.raises(TypeError, match=r"read \.kwargs\['hidden_states'\]"):
+        _ = call.input

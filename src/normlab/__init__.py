@@ -8,7 +8,7 @@
 - ``normlab.unroll.draw_unrolled(calls)``: a recurrent network unrolled over its time steps,
   drawn from its recorded calls (chapter 3).
 - ``normlab.residual.draw_residual_block(calls, prefix)``: a Transformer layer's residual path,
-  drawn from the order of its hooked calls (chapter 4).
+  post-LN or pre-LN, drawn from the order of its hooked calls (chapters 4 and 5).
 
 Each module has one concern. The tools that build and check the book (executing notebooks, the
 student edition, the set-up cell, the toc) are not part of this package: they live in the

@@ -57,9 +57,16 @@ class Call:
         """
         if not self.args or not isinstance(self.args[0], torch.Tensor):
             got = type(self.args[0]).__name__ if self.args else "no positional argument"
+            keywords = [k for k, v in self.kwargs.items() if isinstance(v, torch.Tensor)]
+            hint = (
+                f"; its tensors came as keyword arguments {keywords} (read "
+                f".kwargs[{keywords[0]!r}])"
+                if keywords
+                else ""
+            )
             raise TypeError(
                 f"Call.input is the first positional argument as a tensor, but "
-                f"{self.name or 'the model'} ({type(self.module).__name__}) got {got}; "
+                f"{self.name or 'the model'} ({type(self.module).__name__}) got {got}{hint}; "
                 f"look at .args and .kwargs instead"
             )
         return self.args[0]
@@ -175,8 +182,8 @@ def matching_modules(model: nn.Module, match: Match) -> list[tuple[str, nn.Modul
 
     Raises:
         TypeError: ``model`` is not a module, or ``match`` holds something else.
-        ValueError: ``match`` is empty or matches no submodule (the message lists the classes
-            the model does contain).
+        ValueError: ``match`` is empty, or it or one of its items matches no submodule (the
+            message names what was looked for and lists the classes the model does contain).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -188,13 +195,27 @@ def matching_modules(model: nn.Module, match: Match) -> list[tuple[str, nn.Modul
         for name, m in model.named_modules()
         if (types and isinstance(m, types)) or type(m).__name__ in names
     ]
+    present = sorted({type(m).__name__ for m in model.modules()})
     if not found:
-        present = sorted({type(m).__name__ for m in model.modules()})
         raise ValueError(
             f"match={match!r} matched no submodule of {type(model).__name__}; "
             f"the classes it contains are {present}"
         )
+    for item in items:  # each item must match something: a name that matches nothing is a typo
+        if not any(_matches(m, item) for _, m in found):
+            looked_for = item.__name__ if isinstance(item, type) else repr(item)
+            raise ValueError(
+                f"{looked_for} in match={match!r} matched no submodule of "
+                f"{type(model).__name__}; the classes it contains are {present}"
+            )
     return found
+
+
+def _matches(module: nn.Module, item: type | str) -> bool:
+    """Whether ``module`` matches one item of ``match``: an instance of a class, or a name."""
+    if isinstance(item, type):
+        return isinstance(module, item)
+    return type(module).__name__ == item
 
 
 def _snapshot(obj: Any) -> Any:
