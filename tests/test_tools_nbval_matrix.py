@@ -2,7 +2,16 @@
 
 import pytest
 
-from tools.nbval_matrix import Setting, env_value, ladder, matrix, settings_not_applied
+from tools.nbval_matrix import (
+    Pass,
+    Setting,
+    chunks,
+    env_value,
+    ladder,
+    matrix,
+    merge,
+    settings_not_applied,
+)
 
 
 @pytest.mark.parametrize(
@@ -45,3 +54,26 @@ def test_a_setting_pins_its_environment(monkeypatch):
 
 def test_torch_really_runs_the_settings_asked_for():
     assert settings_not_applied([Setting("default", 2)]) == []
+
+
+def test_chunks_balance_the_notebooks_and_keep_their_order(tmp_path):
+    sizes = {"a": 900, "b": 100, "c": 500, "d": 450}
+    paths = []
+    for name, size in sizes.items():
+        path = tmp_path / f"{name}.ipynb"
+        path.write_bytes(b"x" * size)
+        paths.append(str(path))
+    groups = chunks(paths, 2)
+    assert sorted(p for g in groups for p in g) == sorted(paths)  # each notebook once
+    assert [[p[-7] for p in g] for g in groups] == [["a", "b"], ["c", "d"]]
+    assert chunks(paths[:1], 2) == [paths[:1]]  # never an empty chunk
+
+
+def test_a_setting_over_its_chunks_reads_as_one_pass():
+    parts = [
+        Pass(Setting("avx2", 1), "isolated", 0, 10.0, 9.0, "===== 40 passed in 9.1s ====="),
+        Pass(Setting("avx2", 1), "isolated", 1, 12.0, 11.0, "== 1 failed, 30 passed in 11s =="),
+    ]
+    merged = merge(parts)
+    assert merged.returncode == 1 and merged.seconds == 22.0
+    assert "1 failed, 70 passed" in merged.line() or "70 passed, 1 failed" in merged.line()

@@ -14,7 +14,8 @@ machine's best, as a reader's Jupyter runs it, at 2 threads. With --full, every 
 runs at both thread counts (six passes instead of three on an AVX-512 machine).
 
 Each pass runs with the network cut off (tools/offline.py) where the system allows it, and says
-so loudly where it does not. Passes run side by side, one per core (--jobs), with idle OpenMP
+so loudly where it does not. Each pass is split into one chunk of notebooks per core, and the
+chunks run side by side, one per core (--jobs), so no core idles at the end, with idle OpenMP
 threads sleeping (OMP_WAIT_POLICY=PASSIVE) so that a 2-thread pass does not spin on a shared
 core. One line per pass gives its setting and its time; a failing pass's output is printed in
 full (once, when later passes fail in the same cells). The exit status is 1 when any failed.
@@ -162,12 +163,13 @@ class Pass:
         return re.findall(r"^(?:FAILED|ERROR) (\S+)", self.output, re.MULTILINE)
 
     def line(self) -> str:
-        counts = "no summary"
-        for text in reversed(self.output.strip().splitlines()):
-            if re.search(r"\b(passed|failed|errors?|no tests ran)\b", text):
-                counts = re.sub(r"\x1b\[[0-9;]*m", "", text).strip(" =")
-                counts = re.sub(r" in [0-9.]+s.*$", "", counts)
-                break
+        totals: dict[str, int] = {}
+        for text in self.output.splitlines():  # one summary line per chunk of notebooks
+            text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+            if re.match(r"^=* ?\d+ (passed|failed|errors?)", text.strip()):
+                for number, word in re.findall(r"(\d+) (passed|failed|errors?|skipped)", text):
+                    totals[word] = totals.get(word, 0) + int(number)
+        counts = ", ".join(f"{n} {word}" for word, n in totals.items()) or "no summary"
         verdict = "ok    " if self.returncode == 0 else "FAILED"
         timing = f"{self.seconds:.1f} s (CPU {self.cpu_seconds:.1f} s)"
         return f"{verdict} {self.setting}  network {self.network}: {counts}, {timing}"
@@ -191,14 +193,49 @@ def run_pass(setting: Setting, prefix: list[str], network: str, notebooks: list[
     return Pass(setting, network, proc.returncode, seconds, cpu, output)
 
 
-def run_all(settings: list[Setting], jobs: int, start_pass) -> list[Pass]:
-    """Run the passes, `jobs` at a time, in order; report each as it ends."""
+def chunks(notebooks: list[str], count: int) -> list[list[str]]:
+    """The notebooks in ``count`` groups of about equal size on disk (a proxy for run time)."""
+    groups: list[list[str]] = [[] for _ in range(max(1, min(count, len(notebooks))))]
+    sizes = [0] * len(groups)
+    for notebook in sorted(notebooks, key=lambda nb: -os.path.getsize(nb)):
+        smallest = sizes.index(min(sizes))
+        groups[smallest].append(notebook)
+        sizes[smallest] += os.path.getsize(notebook)
+    order = {nb: i for i, nb in enumerate(notebooks)}
+    return [sorted(group, key=order.__getitem__) for group in groups]
+
+
+def merge(parts: list[Pass]) -> Pass:
+    """One setting's result from the passes over its chunks of notebooks."""
+    return Pass(
+        parts[0].setting,
+        parts[0].network,
+        max((part.returncode for part in parts), key=abs),
+        sum(part.seconds for part in parts),
+        sum(part.cpu_seconds for part in parts),
+        "\n".join(part.output for part in parts),
+    )
+
+
+def run_all(settings: list[Setting], jobs: int, start_pass, notebooks: list[str]) -> list[Pass]:
+    """Run every setting over the notebooks, split into ``jobs`` chunks so that the cores stay
+    busy to the end, ``jobs`` at a time; report each setting as its last chunk ends."""
+    groups = chunks(notebooks, jobs)
     shown: dict[tuple[str, ...], Setting] = {}
+    parts: dict[int, list[Pass]] = {i: [] for i in range(len(settings))}
+    done = {}
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(start_pass, setting): i for i, setting in enumerate(settings)}
-        done = {}
+        futures = {
+            pool.submit(start_pass, setting, group): i
+            for i, setting in enumerate(settings)
+            for group in groups
+        }
         for future in as_completed(futures):
-            result = done[futures[future]] = future.result()
+            i = futures[future]
+            parts[i].append(future.result())
+            if len(parts[i]) < len(groups):
+                continue
+            result = done[i] = merge(parts[i])
             failures = tuple(result.failures())
             if result.returncode != 0 and failures in shown:
                 print(f"\n(the same cells failed as under {shown[failures]})")
@@ -239,9 +276,11 @@ def main(argv: list[str] | None = None) -> int:
     if wrong:
         sys.exit("tools/nbval_matrix.py: a setting did not take:\n  " + "\n  ".join(wrong))
     jobs = max(1, args.jobs)
-    passes = run_all(settings, jobs, lambda setting: run_pass(setting, prefix, network, notebooks))
+    passes = run_all(
+        settings, jobs, lambda setting, group: run_pass(setting, prefix, network, group), notebooks
+    )
     total = time.monotonic() - start
-    print(f"\nnbval matrix, {jobs} passes at a time, {total:.1f} s in all:")
+    print(f"\nnbval matrix, {jobs} jobs at a time, {total:.1f} s in all:")
     for result in passes:
         print(f"  {result.line()}")
     if network != "isolated":
