@@ -30,7 +30,8 @@ export PYTHONHASHSEED := 0
 # The book's tensors are tiny: one thread is faster, and steady when the machine is busy.
 export OMP_NUM_THREADS := 1
 
-.PHONY: help setup book book-student test lint pytest nbval browser notebooks sync lab clean
+.PHONY: help setup book book-student books test lint pytest nbval browser notebooks sync lab bench \
+	clean
 
 help:
 	@echo "make book          set up .venv and build the HTML book into _build/html"
@@ -42,12 +43,17 @@ help:
 	@echo "make notebooks     re-execute every notebook in place from a fresh kernel (refresh outputs)"
 	@echo "make sync          write each notebook's text pair, notebooks/text/*.md (for diffs)"
 	@echo "make lab           JupyterLab on notebooks/ with the book's kernel; prints the URL"
+	@echo "make bench         LayerNorm's speed against a copy on this machine (chapter 8), in a"
+	@echo "                   few minutes: _build/bench/bench.json and bench.png"
 	@echo "make browser       only the browser tests, on the books already built"
 	@echo "make clean         remove _build (keeps .venv)"
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-compile -r requirements.txt
+	@# pip byte-compiles one file at a time; compileall uses every core (half the time here).
+	@# Files that do not compile (some packages ship templates as .py) are skipped, as pip does.
+	$(PY) -m compileall -qq -j 0 $(VENV)/lib >/dev/null || true
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null
 	@touch $@
 
@@ -99,7 +105,16 @@ browser: $(STAMP)
 	  tests/test_jupyterlab.py -m browser; \
 	echo "A screenshot of the first chapter is in _build/screenshots/"
 
-test: lint pytest nbval book book-student browser
+# The two builds are single-threaded (Sphinx), so they run side by side, each log kept whole.
+books:
+	$(MAKE) --no-print-directory -j2 --output-sync=target book book-student
+
+test: lint pytest nbval books browser
+
+# Not a test: timings vary from run to run. Numbers that the book quotes come from a stored run
+# (src/normlab/data/bench-cpu.json, written with `python -m tools.bench --store`).
+bench: $(STAMP)
+	OMP_NUM_THREADS=$$(nproc) $(PY) -m tools.bench
 
 notebooks: $(STAMP)
 	$(PY) -m tools.run_notebooks $(NOTEBOOKS)

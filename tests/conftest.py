@@ -59,3 +59,19 @@ def normlab_source(tmp_path):
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
     shutil.copytree(root / "src", source / "src", ignore=ignore)
     return source
+
+
+@pytest.fixture
+def write_notebook(tmp_path):
+    """A function ``(cells, name="nb.ipynb") -> Path`` that writes a notebook of ``cells``
+    (nbformat v4 cells) into the test's temporary folder."""
+    import nbformat
+
+    def write(cells, name="nb.ipynb"):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = cells
+        path = tmp_path / name
+        nbformat.write(nb, path)
+        return path
+
+    return write

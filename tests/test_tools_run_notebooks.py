@@ -7,17 +7,8 @@ from nbclient.exceptions import CellExecutionError
 from tools.run_notebooks import execute, main
 
 
-def make(tmp_path, cells):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = cells
-    path = tmp_path / "nb.ipynb"
-    nbformat.write(nb, path)
-    return path
-
-
-def test_execute_stores_outputs_without_timing(tmp_path):
-    path = make(
-        tmp_path,
+def test_execute_stores_outputs_without_timing(tmp_path, write_notebook):
+    path = write_notebook(
         [
             nbformat.v4.new_code_cell("x = 21\nx * 2"),
             nbformat.v4.new_code_cell("import os\nprint(os.path.basename(os.getcwd()))"),
@@ -31,17 +22,17 @@ def test_execute_stores_outputs_without_timing(tmp_path):
     assert all("execution" not in c["metadata"] for c in cells)
 
 
-def test_tagged_exception_is_kept_and_untagged_one_stops(tmp_path):
+def test_tagged_exception_is_kept_and_untagged_one_stops(write_notebook):
     raising = nbformat.v4.new_code_cell("1 / 0")
     raising.metadata["tags"] = ["raises-exception"]
-    path = make(tmp_path, [raising, nbformat.v4.new_code_cell("'after'")])
+    path = write_notebook([raising, nbformat.v4.new_code_cell("'after'")])
     execute(path)
     cells = nbformat.read(path, as_version=4).cells
     assert cells[0]["outputs"][0]["ename"] == "ZeroDivisionError"
     assert not any("/" in line for line in cells[0]["outputs"][0]["traceback"])  # no paths
     assert cells[1]["outputs"][0]["data"]["text/plain"] == "'after'"
 
-    path = make(tmp_path, [nbformat.v4.new_code_cell("1 / 0")])
+    path = write_notebook([nbformat.v4.new_code_cell("1 / 0")])
     with pytest.raises(CellExecutionError, match="ZeroDivisionError"):
         execute(path)
 

@@ -9,6 +9,10 @@
   drawn from its recorded calls (chapter 3).
 - ``normlab.residual.draw_residual_block(calls, prefix)``: a Transformer layer's residual path,
   post-LN or pre-LN, drawn from the order of its hooked calls (chapters 4 and 5).
+- ``normlab.speed.traffic(fn, *args)``: the bytes each operation of ``fn`` reads and writes;
+  ``plot_bandwidth(result)``: a stored ``make bench`` run (chapter 8).
+- ``normlab.spmd.run(fn, *args, world_size=2)``: ``fn`` in several processes joined by
+  ``torch.distributed`` (gloo), with deadlines and clean errors (chapter 9).
 
 Each module has one concern. The tools that build and check the book (executing notebooks, the
 student edition, the set-up cell, the toc) are not part of this package: they live in the

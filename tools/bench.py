@@ -1,0 +1,306 @@
+"""`make bench`: LayerNorm's speed against a copy, on the machine it runs on (chapter 8).
+
+    python -m tools.bench                      # the full run: _build/bench/bench.json and .png
+    python -m tools.bench --quick              # a few shapes, for a smoke test (seconds)
+    python -m tools.bench --out DIR            # write elsewhere
+    python -m tools.bench --store              # also copy the JSON to the book's stored result
+
+Measured side by side, for row lengths D from 64 to 16384 on a small (4 MiB float32, cache-sized)
+and a large (64 MiB) tensor, in float32 and bfloat16, with 1 thread and all of them:
+
+- copy: the limit, one read and one write (`out.copy_(x)`; allocating: `x.clone()`);
+- native: `F.layer_norm` (it has no `out=`, so it always allocates);
+- composite: the formula of chapter 1 in eager mode (allocates every intermediate);
+- compiled: `torch.compile` of that formula (preallocated: it writes into `out` inside the graph);
+- own: the book's Numba kernel, loaded from the chapter's cells tagged `kernel`.
+
+Then "the axes' cost": every normalization of chapter 2 on one [N, C, H, W] tensor, and
+channels-first LayerNorm three ways. Times are medians of `torch.utils.benchmark`, the methods of
+one setting taking turns for ROUNDS rounds, each keeping its best; GB/s count one read of the
+input and one write of the output. On a machine with a CUDA GPU the rows run there too, with a
+Triton kernel (tools/bench_triton.py). This is a benchmark, not a test: nothing here asserts a
+time, only that every method computes the same numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numba  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch.utils import benchmark  # noqa: E402
+
+from normlab.speed import machine, plot_bandwidth  # noqa: E402
+from tools import chapter_code  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTER = "notebooks/08_speed.ipynb"
+STORED = ROOT / "src" / "normlab" / "data" / "bench-cpu.json"
+DS = (64, 256, 1024, 4096, 16384)
+#: Elements per tensor: 1 Mi (4 MiB in float32, fits a core's cache) and 16 Mi (64 MiB).
+SIZES = {"small": 1 << 20, "large": 1 << 24}
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+EPS = 1e-5
+
+
+def formula(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Chapter 1's LayerNorm over the last axis, in float32 whatever x's dtype; x [R, D]."""
+    xf = x.float()  # [R, D]
+    mean = xf.mean(-1, keepdim=True)  # [R, 1]
+    var = ((xf - mean) ** 2).mean(-1, keepdim=True)  # [R, 1]
+    return ((xf - mean) / torch.sqrt(var + EPS) * weight + bias).to(x.dtype)  # [R, D]
+
+
+def formula_into(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, out: torch.Tensor):
+    """``formula`` written into ``out``: compiled, the store lands in out directly."""
+    return out.copy_(formula(x, weight, bias))
+
+
+#: Each method is timed in this many rounds, taking turns with the others, and keeps its best
+#: round: a machine shared with other work (a VM, a laptop) slows whole stretches of time, and
+#: taking turns spreads those over every method instead of one.
+ROUNDS = 3
+
+
+def seconds(fn: Callable[[], Any], threads: int, min_run_time: float) -> float:
+    """Median seconds of one call of ``fn()`` at ``threads`` threads (torch's and Numba's)."""
+    numba.set_num_threads(threads)
+    timer = benchmark.Timer("fn()", globals={"fn": fn}, num_threads=threads)
+    return timer.blocked_autorange(min_run_time=min_run_time).median
+
+
+def best_of_rounds(fns: dict, threads: int, min_run_time: float) -> dict:
+    """``{key: seconds}`` for every function of ``fns``: ROUNDS turns each, the best kept."""
+    times: dict = {}
+    for _ in range(ROUNDS):
+        for key, fn in fns.items():
+            t = seconds(fn, threads, min_run_time / ROUNDS)
+            times[key] = min(times.get(key, t), t)
+    return times
+
+
+class Methods:
+    """Every method, as (name, allocation) -> a function of (x, weight, bias, out)."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        compile_opts = {"dynamic": True, "fullgraph": True}
+        self.compiled = torch.compile(formula, **compile_opts)
+        self.compiled_into = torch.compile(formula_into, **compile_opts)
+        if device == "cpu":
+            self.own = chapter_code.load(CHAPTER, "kernel").layer_norm
+        else:
+            from tools import bench_triton
+
+            self.own = bench_triton.layer_norm
+
+    def table(self) -> dict[tuple[str, str], Callable]:
+        own = self.own
+        return {
+            ("copy", "preallocated"): lambda x, w, b, out: out.copy_(x),
+            ("copy", "allocating"): lambda x, w, b, out: x.clone(),
+            ("native", "allocating"): lambda x, w, b, out: F.layer_norm(
+                x, x.shape[-1:], w.to(x.dtype), b.to(x.dtype), EPS
+            ),
+            ("composite", "allocating"): lambda x, w, b, out: formula(x, w, b),
+            ("compiled", "preallocated"): lambda x, w, b, out: self.compiled_into(x, w, b, out),
+            ("compiled", "allocating"): lambda x, w, b, out: self.compiled(x, w, b),
+            ("own", "preallocated"): lambda x, w, b, out: own(x, w, b, EPS, out=out),
+            ("own", "allocating"): lambda x, w, b, out: own(x, w, b, EPS),
+        }
+
+
+def check(methods: dict, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> None:
+    """Every method's output equals F.layer_norm's (copy excepted), or the run stops."""
+    reference = F.layer_norm(x.float(), x.shape[-1:], w, b, EPS).to(x.dtype)
+    for (name, alloc), fn in methods.items():
+        if name != "copy":
+            got = fn(x, w, b, torch.empty_like(x))
+            torch.testing.assert_close(
+                got, reference, msg=lambda m, n=name, a=alloc: f"{n}, {a}: {m}"
+            )
+
+
+def rows_section(device: str, ds, sizes, threads_list, min_run_time: float) -> list[dict]:
+    """Every method on every [R, D] shape, dtype and thread count: one record each."""
+    methods = Methods(device).table()
+    records = []
+    for dtype_name, dtype in DTYPES.items():
+        for size_name, numel in sizes.items():
+            for D in ds:
+                x = torch.randn(numel // D, D, device=device).to(dtype)  # [R, D]
+                # [D], [D]: values bfloat16 can hold, so every method gets the same parameters
+                w, b = (torch.randn(D, device=device).bfloat16().float() for _ in range(2))
+                out = torch.empty_like(x)
+                check(methods, x, w, b)
+                for threads in threads_list:
+                    calls = {k: functools.partial(f, x, w, b, out) for k, f in methods.items()}
+                    times = best_of_rounds(calls, threads, min_run_time)
+                    copy = times[("copy", "preallocated")]
+                    for (name, alloc), t in times.items():
+                        records.append(
+                            {
+                                "method": name,
+                                "alloc": alloc,
+                                "dtype": dtype_name,
+                                "size": size_name,
+                                "D": D,
+                                "R": numel // D,
+                                "bytes": 2 * x.nbytes,
+                                "threads": threads,
+                                "device": device,
+                                "seconds": float(f"{t:.4g}"),
+                                "gbps": round(2 * x.nbytes / t / 1e9, 2),
+                                "percent_of_copy": round(100 * copy / t, 1),
+                            }
+                        )
+                print(f"  {device} {dtype_name} {size_name} D={D}: done", flush=True)
+    return records
+
+
+def axes_section(shape, threads_list, min_run_time: float) -> list[dict]:
+    """Every normalization of chapter 2 and channels-first LayerNorm on one [N, C, H, W]."""
+    kernels = chapter_code.load(CHAPTER, "kernel")
+    N, C, H, W = shape
+    x = torch.randn(shape)  # [N, C, H, W]
+    x_cl = x.contiguous(memory_format=torch.channels_last)
+    w, b = torch.randn(C), torch.randn(C)  # [C], [C]
+    out = torch.empty_like(x)
+
+    def permuted(t):
+        return F.layer_norm(t.permute(0, 2, 3, 1), (C,), w, b, EPS).permute(0, 3, 1, 2)
+
+    def by_hand(t):
+        mean = t.mean(1, keepdim=True)  # [N, 1, H, W]
+        var = ((t - mean) ** 2).mean(1, keepdim=True)  # [N, 1, H, W]
+        return (t - mean) / torch.sqrt(var + EPS) * w[:, None, None] + b[:, None, None]
+
+    def kernel(t):
+        kernels.layer_norm_channels(
+            t.view(N, C, H * W).numpy(),
+            w.numpy(),
+            b.numpy(),
+            kernels.np.float32(EPS),
+            out.view(N, C, H * W).numpy(),
+        )
+        return out
+
+    layers = {
+        "copy": lambda: out.copy_(x),
+        "BatchNorm (train)": lambda: F.batch_norm(x, None, None, w, b, training=True),
+        "GroupNorm, 8 groups": lambda: F.group_norm(x, 8, w, b),
+        "InstanceNorm": lambda: F.instance_norm(x, weight=w, bias=b),
+        "LayerNorm over (C, H, W)": lambda: F.layer_norm(x, x.shape[1:]),
+        "channels-first LN, permute": lambda: permuted(x),
+        "channels-first LN, permute, channels_last": lambda: permuted(x_cl),
+        "channels-first LN, by hand over dim=1": lambda: by_hand(x),
+        "channels-first LN, the book's kernel": lambda: kernel(x),
+    }
+    reference = permuted(x)
+    for name in list(layers)[-3:]:
+        torch.testing.assert_close(layers[name](), reference, msg=lambda m, n=name: f"{n}: {m}")
+    records = []
+    for threads in threads_list:
+        times = best_of_rounds(layers, threads, min_run_time)
+        for name, t in times.items():
+            records.append(
+                {
+                    "method": name,
+                    "shape": list(shape),
+                    "threads": threads,
+                    "seconds": float(f"{t:.4g}"),
+                    "gbps": round(2 * x.nbytes / t / 1e9, 2),
+                    "percent_of_copy": round(100 * times["copy"] / t, 1),
+                }
+            )
+    return records
+
+
+def headline(rows: list[dict]) -> dict[str, str]:
+    """The ratios the chapter quotes: the book's kernel against native, every method vs copy."""
+    key = ("device", "dtype", "size", "D", "threads")
+    native = {tuple(r[k] for k in key): r["seconds"] for r in rows if r["method"] == "native"}
+    out: dict[str, str] = {}
+    for device in sorted({r["device"] for r in rows}):
+        where = "" if device == "cpu" else f", {device}"
+        for alloc in ("preallocated", "allocating"):
+            ratios = [
+                r["seconds"] / native[tuple(r[k] for k in key)]
+                for r in rows
+                if r["method"] == "own" and r["alloc"] == alloc and r["device"] == device
+            ]
+            out[f"own ({alloc}) time / native time{where}, worst shape"] = f"{max(ratios):.2f}"
+            out[f"own ({alloc}) time / native time{where}, best shape"] = f"{min(ratios):.2f}"
+    cpu = [r for r in rows if r["device"] == "cpu"]
+    size = "large" if any(r["size"] == "large" for r in cpu) else "small"
+    for dtype in DTYPES:
+        big = [r for r in cpu if r["size"] == size and r["dtype"] == dtype]
+        own = [
+            r["percent_of_copy"]
+            for r in big
+            if r["method"] == "own" and r["alloc"] == "preallocated"
+        ]
+        out[f"own (preallocated), {dtype}, {size}: lowest % of copy"] = f"{min(own):.0f} %"
+        for name in ("native", "composite", "compiled"):
+            pct = sorted(
+                r["percent_of_copy"]
+                for r in big
+                if r["method"] == name and r["alloc"] == "allocating"
+            )
+            out[f"{name}, {dtype}, {size}: median % of copy"] = f"{pct[len(pct) // 2]:.0f} %"
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "_build" / "bench")
+    parser.add_argument("--quick", action="store_true", help="two shapes, short timings")
+    parser.add_argument("--store", action="store_true", help=f"copy the JSON to {STORED.name}")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    cores = machine()["cores"]
+    threads_list = sorted({1, cores})
+    ds, sizes, run_time = (
+        (DS, SIZES, 0.2) if not args.quick else ((64, 1024), {"small": 1 << 16}, 0.01)
+    )
+    shape = (64, 64, 64, 64) if not args.quick else (2, 8, 8, 8)
+    result: dict[str, Any] = {
+        "command": "make bench" if not args.quick else "python -m tools.bench --quick",
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": machine() | {"numba": numba.__version__, "threads measured": threads_list},
+        "rows": rows_section("cpu", ds, sizes, threads_list, run_time),
+        "axes": axes_section(shape, threads_list, run_time),
+    }
+    if torch.cuda.is_available():
+        result["rows"] += rows_section("cuda", ds, sizes, [1], run_time)
+    result["headline"] = headline(result["rows"])
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench.json").write_text(json.dumps(result, indent=1) + "\n")
+    plot_bandwidth(result, size="large" if not args.quick else "small").savefig(
+        args.out / "bench.png", dpi=100
+    )
+    if args.store:
+        shutil.copyfile(args.out / "bench.json", STORED)
+    for k, v in result["headline"].items():
+        print(f"{k}: {v}")
+    print(f"wrote {args.out / 'bench.json'} and bench.png in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    sys.exit(main())
