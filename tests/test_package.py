@@ -10,7 +10,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The reader-facing modules, one concern each; the book's build tools live in tools/.
-MODULES = {"checks", "figures", "hooks", "normalize", "probe", "residual", "tables", "unroll"}
+MODULES = {
+    "checks", "figures", "hooks", "normalize", "probe", "residual", "speed", "spmd", "tables",
+    "unroll",
+}  # fmt: skip
 
 
 def declared_dependencies():
@@ -30,6 +33,8 @@ def test_pip_install_gives_every_module_and_no_build_tool(tmp_path, normlab_sour
     )  # fmt: skip
     installed = {p.stem for p in (site / "normlab").glob("*.py")} - {"__init__"}
     assert installed == MODULES, f"the package holds {sorted(installed)}"
+    # Chapter 8 reads the stored benchmark from the installed package (in Colab too).
+    assert (site / "normlab" / "data" / "bench-cpu.json").is_file()
     code = (
         f"import sys; sys.path.insert(0, {str(site)!r}); import importlib, normlab; "
         f"assert normlab.__file__.startswith({str(site)!r}), normlab.__file__; "
