@@ -137,7 +137,7 @@ def plot_bandwidth(
             f"(size, threads, device) {have}"
         )
     dtypes = sorted({r["dtype"] for r in rows}, key=lambda d: d != "float32")
-    fig, axes = plt.subplots(2, len(dtypes), figsize=(5 * len(dtypes), 6.5), squeeze=False)
+    fig, axes = plt.subplots(2, len(dtypes), figsize=(5 * len(dtypes), 7), squeeze=False)
     for col, dtype in enumerate(dtypes):
         for (method, alloc), line in _lines(rows, dtype).items():
             colour, label = METHOD_STYLE.get(method, ("grey", method))
@@ -153,8 +153,9 @@ def plot_bandwidth(
         for ax in axes[:, col]:
             ax.set_xscale("log", base=2)
             ax.set_xlabel("D, the length of the normalized row")
-    axes[0, 0].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.09, 1, 1))  # room below for the legend
     return fig
 
 
