@@ -75,3 +75,27 @@ def write_notebook(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture
+def block_outside():
+    """A function ``(context, base, on_block=None) -> list``: every request of a playwright
+    browser context whose URL is not under ``base`` is aborted (never waited for), its URL
+    recorded in the returned list and passed to ``on_block``; the others go through."""
+
+    def install(context, base, on_block=None):
+        outside = []
+
+        def route(r):
+            if r.request.url.startswith(base):
+                r.continue_()
+            else:
+                outside.append(r.request.url)
+                if on_block:
+                    on_block(r.request.url)
+                r.abort()
+
+        context.route("**/*", route)
+        return outside
+
+    return install

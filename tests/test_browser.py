@@ -86,20 +86,12 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, site):
+def page(browser, site, block_outside):
     """A fresh page that records every problem: console errors, uncaught exceptions, failed or
     external requests, HTTP errors. Requests that leave the site are blocked, not waited for."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     problems = []
-
-    def route(r):
-        if r.request.url.startswith(site):
-            r.continue_()
-        else:
-            problems.append(f"request outside the site: {r.request.url}")
-            r.abort()
-
-    context.route("**/*", route)
+    block_outside(context, site, lambda url: problems.append(f"request outside the site: {url}"))
     tab = context.new_page()
     tab.on(
         "console",

@@ -160,21 +160,12 @@ def browser():
         chromium.close()
 
 
-def test_chapter_runs_in_jupyterlab(book, jupyterlab, browser):
+def test_chapter_runs_in_jupyterlab(book, jupyterlab, browser, block_outside):
     before = git_status()
     root, raises = book
     base, token = jupyterlab
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    outside = []
-
-    def route(r):
-        if r.request.url.startswith(base):
-            r.continue_()
-        else:
-            outside.append(r.request.url)
-            r.abort()
-
-    context.route("**/*", route)
+    outside = block_outside(context, base)
     page = context.new_page()
     page.set_default_timeout(OPEN * 1000)
     try:
