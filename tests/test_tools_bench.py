@@ -88,3 +88,11 @@ def test_triton_kernel_in_the_interpreter():
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_axes_section_checks_every_channels_first_version_and_records_each_method():
+    records = bench.axes_section((2, 8, 3, 3), [1], min_run_time=0.001)
+    names = [r["method"] for r in records]
+    assert names[0] == "copy" and "channels-first LN, the book's kernel" in names
+    assert len(names) == 9 and all(r["percent_of_copy"] > 0 for r in records)
+    assert {r["threads"] for r in records} == {1}
