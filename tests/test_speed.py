@@ -23,6 +23,7 @@ def test_views_move_nothing_and_a_copy_is_counted():
 def test_in_place_operations_write_their_target():
     x, out = torch.randn(4, 8), torch.empty(4, 8)  # 128 bytes each
     assert traffic(lambda: out.copy_(x)) == [OpTraffic("copy_", 256, 128)]
+    assert traffic(lambda: torch.add(x, x, out=out)) == [OpTraffic("add", 256, 128)]
 
 
 def test_layer_norm_is_one_operation():

@@ -42,12 +42,17 @@ class _Recorder(TorchFunctionMode):
         self.ops: list[OpTraffic] = []
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
-        out = func(*args, **(kwargs or {}))
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
         name = getattr(func, "__name__", str(func))
-        ins = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
+        targets = [t for t in tree_leaves(kwargs.get("out")) if isinstance(t, torch.Tensor)]
+        rest = {k: v for k, v in kwargs.items() if k != "out"}
+        ins = [t for t in tree_leaves((args, rest)) if isinstance(t, torch.Tensor)]
         outs = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor)]
         shared = {t.untyped_storage().data_ptr() for t in ins}
-        if name.endswith("_"):  # in place (copy_, add_): it writes its first argument
+        if targets:  # out=: it reads its inputs and writes into the given tensors
+            self.ops.append(OpTraffic(name, _nbytes(ins), _nbytes(targets)))
+        elif name.endswith("_"):  # in place (copy_, add_): it writes its first argument
             self.ops.append(OpTraffic(name, _nbytes(ins), _nbytes(ins[:1])))
         elif outs and all(t.untyped_storage().data_ptr() in shared for t in outs):
             self.ops.append(OpTraffic(name, 0, 0))  # a view of its input: nothing moves
@@ -61,11 +66,12 @@ def traffic(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> list[OpTraffic
 
     ``read`` is the size of every tensor the operation takes (a broadcast ``[D]`` weight counts
     ``D`` elements, once), ``written`` the size of every tensor it returns; an in-place
-    operation (``copy_``) writes its first argument. An operation whose outputs share memory
-    with its inputs (``permute``, ``view``, ``contiguous`` of a contiguous tensor) moves
-    nothing. Only the operations ``fn`` calls are seen, not what they call inside (the copy that
-    ``F.layer_norm`` makes of a non-contiguous input happens inside it). The result is exact and
-    the same on every machine: it counts tensors, not cache lines.
+    operation (``copy_``) writes its first argument, and one given ``out=`` writes that. An
+    operation whose outputs share memory with its inputs (``permute``, ``view``, ``contiguous``
+    of a contiguous tensor) moves nothing. Only the operations ``fn`` calls are seen, not what
+    they call inside (the copy that ``F.layer_norm`` makes of a non-contiguous input happens
+    inside it). The result is exact and the same on every machine: it counts tensors, not cache
+    lines.
 
     Raises:
         TypeError: ``fn`` is not callable.
