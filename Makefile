@@ -22,6 +22,12 @@ STUDENT := _build/student
 # The browser the browser tests drive: CHROMIUM if set, else one found (or installed with
 # apt-get) by tools/browser.py; playwright's own browsers are never downloaded.
 CHROMIUM ?=
+# Where pip finds torch besides the default index. Empty (the default): pip takes the torch
+# that its configured index serves for `torch==2.13.0`; on the public PyPI under Linux that is
+# the CUDA build, which pulls several GB of NVIDIA libraries. For the CPU-only build there, use
+# PyTorch's CPU wheel index: `make test TORCH_INDEX=https://download.pytorch.org/whl/cpu`
+# (on a fresh clone, or after `rm -rf .venv`). macOS and Windows wheels are CPU-only anyway.
+TORCH_INDEX ?=
 # Kernels come from the venv (ipykernel installed there), never from a user's own kernelspecs.
 export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
 export JUPYTER_PLATFORM_DIRS := 1
@@ -50,7 +56,8 @@ help:
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check --no-compile -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-compile \
+	  $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -r requirements.txt
 	@# pip byte-compiles one file at a time; compileall uses every core (half the time here).
 	@# Files that do not compile (some packages ship templates as .py) are skipped, as pip does.
 	$(PY) -m compileall -qq -j 0 $(VENV)/lib >/dev/null || true

@@ -196,3 +196,21 @@ def test_nbval_checks_every_chapter_the_toc_lists():
     dry = subprocess.run(["make", "-n", "nbval"], cwd=ROOT, env=env, capture_output=True, text=True)
     (line,) = [line for line in dry.stdout.splitlines() if "tools.nbval_matrix" in line]
     assert ".ipynb" not in line, f"make nbval names its own notebooks: {line}"
+
+
+def test_torch_index_reaches_pip_only_when_asked():
+    """`make ... TORCH_INDEX=URL` (PyTorch's CPU wheels on Linux) is passed to pip; by default
+    pip keeps the index it is configured with."""
+
+    def install_commands(*args):
+        out = subprocess.run(
+            ["make", "-n", "-B", ".venv/.installed", *args],
+            cwd=ROOT, check=True, capture_output=True, text=True,
+        ).stdout.replace("\\\n", " ")  # fmt: skip
+        return [line for line in out.splitlines() if "pip install" in line]
+
+    url = "https://download.pytorch.org/whl/cpu"
+    asked = install_commands(f"TORCH_INDEX={url}")
+    assert any(f"--extra-index-url {url}" in line for line in asked), asked
+    default = install_commands()
+    assert default and not any("--extra-index-url" in line for line in default), default
