@@ -1,6 +1,7 @@
 """tools/setup_cell.py writes and checks the hidden first cell of every chapter."""
 
 import ast
+import re
 from unittest import mock
 
 import nbformat
@@ -58,3 +59,19 @@ def test_the_cell_does_nothing_where_everything_is_installed(path):
     with mock.patch("subprocess.run") as run:
         exec(compile(source, f"{path.name} cell 1", "exec"), {})  # noqa: S102
     assert not run.called, f"{path}: the set-up cell tried to install {run.call_args}"
+
+
+def test_teaching_page_lists_what_each_first_cell_installs():
+    """book/teaching.md's table says which packages each chapter's first cell installs."""
+    text = (toc.ROOT / "book" / "teaching.md").read_text(encoding="utf8")
+    listed = {}
+    for chapters, packages in re.findall(r"^\s*\| ([\d, ]+) \| (.+) \|$", text, re.MULTILINE):
+        for number in chapters.split(","):
+            listed[int(number)] = set(re.findall(r"`([\w.-]+)`", packages))
+    needs = {}
+    for path in CHAPTERS:
+        source = nbformat.read(path, as_version=4).cells[0].source
+        extra = {req.split("==")[0] for req in setup_cell.extra_needs(source).values()}
+        if extra:
+            needs[int(path.name[:2])] = extra
+    assert listed == needs
