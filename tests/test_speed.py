@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from normlab.speed import OpTraffic, machine, plot_bandwidth, traffic
+from normlab.speed import OpTraffic, caches, machine, plot_bandwidth, traffic
 
 
 def test_traffic_counts_the_tensors_each_operation_reads_and_writes():
@@ -78,3 +78,10 @@ def test_plot_bandwidth_names_what_the_result_holds():
         ValueError, match=r"size='small', threads=1, device='cpu'; .* \[\('large', 1, 'cpu'\)\]"
     ):
         plot_bandwidth(_result(), size="small")
+
+
+def test_caches_names_each_level_and_machine_records_them():
+    found = caches()
+    assert all(name.startswith("L") and size for name, size in found.items())
+    if found:  # Linux describes its caches; elsewhere both stay silent
+        assert machine()["caches"].startswith(next(iter(found)))

@@ -67,6 +67,41 @@ def test_narrow_rounds_like_torch_including_ties_and_extremes(kernels):
     assert np.array_equal(ours, finite.bfloat16().view(torch.int16).numpy().view(np.uint16))
 
 
+def test_narrow_writes_every_nan_as_torchs_scalar_quiet_nan(kernels):
+    """torch's scalar conversion (c10's round_to_nearest_even, used for a 0-dim tensor on every
+    CPU) writes 0x7FC0 for every NaN; its AVX2/AVX-512 code writes 0xFFFF. narrow follows the
+    scalar rule, bit for bit, for NaNs of either sign whose payload sits anywhere."""
+    named = [0x7F800001, 0xFF800001, 0x7FC00000, 0xFFC00000, 0x7FFFFFFF, 0xFFFFFFFF, 0x7F80FFFF]
+    payloads = np.arange(1, 2**23, 997, dtype=np.uint32)  # a spread of the 23 payload bits
+    signs = np.array([0x7F800000, 0xFF800000], np.uint32)  # exponent 255, either sign
+    every = (payloads[:, None] | signs).ravel()
+    patterns = np.concatenate([np.array(named, np.uint32), every])
+    nans = patterns.view(np.float32)
+    assert np.isnan(nans).all()
+    ours = np.empty(nans.size, np.uint16)
+    kernels.narrow(nans, ours)
+    assert (ours == 0x7FC0).all()
+    t = torch.from_numpy(nans)
+    scalar = [t[i].bfloat16().view(torch.int16).item() & 0xFFFF for i in range(len(named))]
+    assert scalar == [0x7FC0] * len(named)
+    assert t.bfloat16().isnan().all()  # the vector path: a NaN too, whatever its bits
+
+
+def test_kernel_gives_torchs_bits_on_rows_with_nan_or_inf(kernels):
+    """A row holding NaN or infinity normalizes to NaN everywhere, as in F.layer_norm; the
+    bfloat16 output is 0x7FC0, the bits F.layer_norm writes without vector code."""
+    x = torch.randn(3, 100)  # [R, D]
+    x[0, 5], x[1, 7] = float("nan"), float("inf")
+    w, b = torch.randn(100), torch.randn(100)
+    for dtype in (torch.float32, torch.bfloat16):
+        xs, ws, bs = x.to(dtype), w.to(dtype), b.to(dtype)
+        ours, theirs = kernels.layer_norm(xs, ws, bs), F.layer_norm(xs, (100,), ws, bs)
+        assert ours[:2].isnan().all() and theirs[:2].isnan().all()
+        torch.testing.assert_close(ours[2], theirs[2])
+        if dtype == torch.bfloat16:
+            assert (ours[:2].view(torch.int16) == 0x7FC0).all()
+
+
 def test_channels_kernel_equals_layer_norm_over_c(kernels):
     x, w, b = torch.randn(3, 7, 5, 4), torch.randn(7), torch.randn(7)  # [N, C, H, W]
     out = torch.empty_like(x)

@@ -3,7 +3,8 @@
 - ``traffic(fn, *args)``: every torch operation ``fn`` calls, with the bytes of the tensors it
   reads and writes (views move nothing). This is what each operation asks of memory at the
   level of whole tensors; the caches may serve some of it.
-- ``machine()``: what the numbers were measured on (processor, cores, library versions).
+- ``machine()``: what the numbers were measured on (processor, cores, caches, library versions);
+  ``caches()`` the sizes of the processor's caches.
 - ``plot_bandwidth(result)``: a ``make bench`` result drawn as GB/s and % of copy against the
   row length D.
 """
@@ -14,6 +15,7 @@ import os
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -104,9 +106,31 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "torch": torch.__version__,
     }
+    if caches():
+        info["caches"] = ", ".join(f"{name} {size}" for name, size in caches().items())
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
+
+
+def caches(cpu: int = 0) -> dict[str, str]:
+    """The caches of processor ``cpu`` as Linux describes them: ``{"L2": "1024K", ...}``.
+
+    Read from ``/sys/devices/system/cpu/cpu*/cache``; a cache that several processors share says
+    which (``"32768K, shared by CPUs 0-1"``). Empty where the system does not say (not Linux).
+    """
+    found: dict[str, str] = {}
+    for index in sorted(Path(f"/sys/devices/system/cpu/cpu{cpu}/cache").glob("index*")):
+        try:
+            level, kind, size, shared = (
+                (index / f).read_text().strip()
+                for f in ("level", "type", "size", "shared_cpu_list")
+            )
+        except OSError:
+            continue
+        name = f"L{level}" + {"Data": "d", "Instruction": "i"}.get(kind, "")
+        found[name] = size if shared == str(cpu) else f"{size}, shared by CPUs {shared}"
+    return found
 
 
 #: How ``plot_bandwidth`` draws each method: colour and label.
