@@ -7,12 +7,15 @@ Each notebook runs top to bottom in a new kernel of the current Python environme
 notebook's own folder; outputs are replaced, execution counts restart at 1, and no timing
 metadata is written (it would change on every run and make diffs noisy). Tracebacks are stored
 in IPython's minimal form (type and message), so no path of this machine reaches the page. A
-cell that raises stops the run unless the cell is tagged ``raises-exception``.
+cell that raises stops the run unless the cell is tagged ``raises-exception``. Every figure's
+PNG records the size of its smallest text (``tools/figure_fonts.py``), which the browser tests
+turn into its size on screen.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -22,6 +25,7 @@ from nbclient import NotebookClient
 
 from tools import toc
 
+ROOT = Path(__file__).resolve().parents[1]
 #: Cell metadata that changes on every run and carries no meaning for readers.
 VOLATILE_METADATA = ("execution", "collapsed", "scrolled")
 
@@ -42,6 +46,9 @@ def execute(path: str | Path, timeout: int = 600) -> float:
         "language": "python",
         "name": "python3",
     }
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if str(ROOT) not in paths:  # the kernel imports tools.figure_fonts from the repository
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, paths)])
     start = time.perf_counter()
     NotebookClient(
         nb,
@@ -49,7 +56,12 @@ def execute(path: str | Path, timeout: int = 600) -> float:
         kernel_name="python3",
         record_timing=False,
         # Short tracebacks: a stored error shows its type and message, not this machine's paths.
-        extra_arguments=["--InteractiveShell.xmode=Minimal"],
+        # tools/figure_fonts.py: each figure's PNG records its smallest text, for the book's
+        # legibility check (the kernel finds `tools` through PYTHONPATH, set in main).
+        extra_arguments=[
+            "--InteractiveShell.xmode=Minimal",
+            "--IPKernelApp.extensions=tools.figure_fonts",
+        ],
         resources={"metadata": {"path": str(path.parent.resolve())}},
     ).execute()
     seconds = time.perf_counter() - start

@@ -34,11 +34,19 @@ import sys
 
 REPO = "{repo}"
 NEEDS = {{
-    "normlab": os.environ.get("NORMLAB_SOURCE", f"normlab @ git+{{REPO}}@{branch}"),
+    "normlab": os.environ.get(
+        "NORMLAB_SOURCE",
+        f"normlab @ git+{{REPO}}@{branch}",
+    ),
 {extra}}}
-missing = [pkg for mod, pkg in NEEDS.items() if importlib.util.find_spec(mod) is None]
+missing = [
+    pkg for mod, pkg in NEEDS.items() if importlib.util.find_spec(mod) is None
+]
 if missing:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", *missing], check=True)"""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", *missing],
+        check=True,
+    )"""
 #: One extra need in the cell: ``    "module": "package==version",``.
 EXTRA_NEED = re.compile(r'^    "(?P<module>[\w.]+)": "(?P<requirement>[^"]+)",$', re.MULTILINE)
 TAG = "remove-cell"
