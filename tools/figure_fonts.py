@@ -30,8 +30,8 @@ SMALLEST = "normlab:smallest-font-pt"
 DPI = "normlab:dpi"
 #: The smallest text a reader should have to read, in screen pixels.
 MIN_PX = 8.0
-#: The width of a chapter's output area at a 1280 px screen (tests/test_browser.py measures it).
-COLUMN_PX = 688
+#: The width of a chapter's figures at a 1280 px screen (tests/test_browser.py measures it).
+COLUMN_PX = 672
 
 
 def smallest_font(fig) -> float:
