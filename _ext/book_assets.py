@@ -9,7 +9,11 @@ A local Sphinx extension (``sphinx.local_extensions`` in ``_config.yml``), not p
    points ``mathjax_path`` at ``_static/mathjax/tex-mml-chtml.js`` (the same combined component
    Sphinx uses from the CDN) and copies the distribution into the build. When it is missing the
    build warns (an error under ``make book``'s ``-W``), and the CDN stays in place.
-2. **No inline script twice.** Sphinx 7.4 writes an inline ``<script>`` twice when an extension
+2. **Bibliography entries an accessibility audit accepts.** docutils writes each citation of
+   the bibliography as ``role="doc-biblioentry"`` inside a ``role="list"``; ARIA 1.3 deprecates
+   that role, and axe-core then finds a list without list items. The entries are written as
+   ``role="listitem"``, which is what they are.
+3. **No inline script twice.** Sphinx 7.4 writes an inline ``<script>`` twice when an extension
    registers it with ``filename=None`` after the builder started; sphinx-thebe does so with
    ``const THEBE_JS_URL = ...``, and the second copy throws "Identifier 'THEBE_JS_URL' has
    already been declared" in every page's console. Identical scripts are written once.
@@ -75,9 +79,18 @@ def _write_each_script_once(
     scripts[:] = unique
 
 
+def _list_items_for_citations(
+    app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
+) -> None:
+    body = context.get("body")
+    if body and 'role="doc-biblioentry"' in body:
+        context["body"] = body.replace('role="doc-biblioentry"', 'role="listitem"')
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("config-inited", _use_local_mathjax)
     app.connect("build-finished", _copy_mathjax)
     # After every extension that adds scripts to a page (MathJax, myst-nb, the theme).
     app.connect("html-page-context", _write_each_script_once, priority=900)
+    app.connect("html-page-context", _list_items_for_citations)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
