@@ -303,12 +303,15 @@ WIDE_OK: dict[str, str] = {}
 #: The pages checked in the student edition too: those whose content it changes.
 STUDENT_PAGES = [DOCNAMES[0], *NOTEBOOKS]
 
-#: Code cells, outputs, tables and display formulas wider than their box, and the page itself.
+#: Boxes in the article that clip or scroll what is wider than them (code cells, outputs, tables,
+#: formulas), and the page itself.
 OVERFLOW = """() => {
-  const boxes = "div.cell_input pre, div.cell_output pre, div.cell_output table, "
-    + "article table, div.highlight pre, div.math, mjx-container[display='true']";
-  const wide = Array.from(document.querySelectorAll(boxes))
-    .filter((e) => e.getClientRects().length && e.scrollWidth > e.clientWidth + 1)
+  const clipping = ["auto", "scroll", "hidden", "clip"];
+  const wide = Array.from(document.querySelectorAll(
+      "article.bd-article div, article.bd-article pre, article.bd-article table, "
+      + "article.bd-article mjx-container"))
+    .filter((e) => e.scrollWidth > e.clientWidth + 1 && e.getClientRects().length
+      && clipping.includes(getComputedStyle(e).overflowX))
     .map((e) => ({
       text: e.textContent.replace(/\\s+/g, " ").trim().slice(0, 60),
       width: `${e.scrollWidth} px in ${e.clientWidth} px`,
