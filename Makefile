@@ -110,7 +110,7 @@ browser: $(STAMP)
 	echo "Browser tests with $$browser"; \
 	CHROMIUM="$$browser" $(PY) -m pytest -q -p no:cacheprovider tests/test_browser.py \
 	  tests/test_jupyterlab.py -m browser; \
-	echo "A screenshot of the first chapter is in _build/screenshots/"
+	echo "Screenshots of every page at 1280 and 390 px are in _build/screenshots/"
 
 # The two builds are single-threaded (Sphinx), so they run side by side, each log kept whole.
 books:
