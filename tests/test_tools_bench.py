@@ -97,11 +97,11 @@ def test_headline_compares_like_for_like_and_preallocated_each_labelled():
     h = bench.headline(_result())
     like = "own / F.layer_norm time, like for like (both allocate)"
     prealloc = "own / F.layer_norm time, ours preallocated, F.layer_norm allocating"
-    assert h[f"{like}: worst"] == "3.00x (float32, large, D = 1024, 1 thread(s))"
+    assert h[f"{like}: worst"] == "3.00x (float32, large, D = 1024, 1 thread)"
     assert h[f"{like}: best"].startswith("1.25x (")
     assert h[f"{like}: within 1.1x"] == "0 of 4"
-    assert h[f"{prealloc}: worst"] == "1.20x (float32, large, D = 1024, 1 thread(s))"
-    assert h[f"{prealloc}: best"] == "0.50x (float32, large, D = 64, 1 thread(s))"
+    assert h[f"{prealloc}: worst"] == "1.20x (float32, large, D = 1024, 1 thread)"
+    assert h[f"{prealloc}: best"] == "0.50x (float32, large, D = 64, 1 thread)"
     assert h[f"{prealloc}: within 1.1x"] == "2 of 4"
     assert h["figures above 100 % of copy (noise, left out)"] == "0 of 24"
     assert h["native (allocating), bfloat16, large: median % of copy"].startswith("40 %")

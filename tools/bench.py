@@ -275,9 +275,13 @@ def axes_section(shape, threads_list, min_run_time: float) -> list[dict]:
     return records
 
 
+def _threads(n: int) -> str:
+    return f"{n} thread" if n == 1 else f"{n} threads"
+
+
 def _setting(r: dict) -> str:
     where = "" if r["device"] == "cpu" else f"{r['device']}, "
-    return f"{where}{r['dtype']}, {r['size']}, D = {r['D']}, {r['threads']} thread(s)"
+    return f"{where}{r['dtype']}, {r['size']}, D = {r['D']}, {_threads(r['threads'])}"
 
 
 def versus_native(rows: list[dict], alloc: str) -> dict[tuple, float]:
@@ -375,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copyfile(args.out / "bench.json", STORED)
     for r in result["rows"] + result["axes"]:
         if r["noise"]:
-            what = _setting(r) if "D" in r else f"{r['shape']}, {r['threads']} thread(s)"
+            what = _setting(r) if "D" in r else f"{r['shape']}, {_threads(r['threads'])}"
             print(
                 f"noise: {r['method']} ({r.get('alloc', 'axes')}), {what} ran faster than the copy"
             )

@@ -5,8 +5,8 @@
   level of whole tensors; the caches may serve some of it.
 - ``machine()``: what the numbers were measured on (processor, cores, caches, library versions);
   ``caches()`` the sizes of the processor's caches.
-- ``plot_bandwidth(result)``: a ``make bench`` result drawn as GB/s and % of copy against the
-  row length D.
+- ``plot_bandwidth(result)``: a ``make bench`` result drawn as % of copy against the row
+  length D, one panel per dtype and thread count.
 """
 
 from __future__ import annotations
@@ -133,32 +133,51 @@ def caches(cpu: int = 0) -> dict[str, str]:
     return found
 
 
-#: How ``plot_bandwidth`` draws each method: colour and label.
-METHOD_STYLE = {
-    "copy": ("black", "copy (the limit)"),
-    "native": ("tab:blue", "F.layer_norm"),
-    "composite": ("tab:red", "composite formula, eager"),
-    "compiled": ("tab:purple", "torch.compile(formula)"),
-    "own": ("tab:green", "the book's kernel"),
+#: The series ``plot_bandwidth`` draws, in legend order: (method, allocation) -> colour, marker,
+#: label. The copy that writes into a preallocated output is the limit, the 100 % line itself.
+SERIES = {
+    ("own", "preallocated"): ("tab:green", "o", "ours, preallocated"),
+    ("compiled", "preallocated"): ("tab:purple", "s", "torch.compile, preallocated"),
+    ("copy", "allocating"): ("0.45", "", "x.clone(): a copy that allocates"),
+    ("own", "allocating"): ("tab:orange", "^", "ours, allocating"),
+    ("native", "allocating"): ("tab:blue", "D", "F.layer_norm (always allocates)"),
+    ("composite", "allocating"): ("tab:red", "v", "eager formula (allocates)"),
 }
+#: Text sizes in points: at 100 dpi, and shown at most 672 px wide, 9 pt is 12 px on screen.
+_TEXT_PT = 9
+
+
+def _where(threads: int, device: str) -> str:
+    if device != "cpu":
+        return device
+    return f"{threads} thread" if threads == 1 else f"{threads} threads"
 
 
 def plot_bandwidth(
-    result: dict[str, Any], size: str = "large", threads: int = 1, device: str = "cpu"
+    result: dict[str, Any],
+    size: str = "large",
+    threads: int | list[int] | None = None,
+    device: str = "cpu",
 ) -> Figure:
-    """GB/s (top) and % of copy (bottom) against D, one column per dtype, from ``make bench``.
+    """% of copy against D from ``make bench``: one panel per dtype (rows) and thread count
+    (columns), the copy the 100 % line.
 
     ``result`` is the JSON that ``make bench`` writes; ``size`` picks its "small" (cache) or
-    "large" (memory) tensors; ``threads`` one of the thread counts it ran. Solid lines write
-    into a preallocated output, dashed ones allocate their output on every call.
+    "large" (memory) tensors; ``threads`` one thread count or a list of them (default: every
+    count the result holds). Each panel draws the methods of ``SERIES`` as a percentage of the
+    best copy of the same bytes (the row's ``percent_of_copy``), and names that copy's GB/s in
+    its title. Rows flagged ``noise`` (faster than the copy) are not drawn; a panel that had
+    some says how many it left out.
 
     Raises:
-        ValueError: ``size`` or ``threads`` names nothing in ``result``.
+        ValueError: ``size``, ``threads`` or ``device`` names nothing in ``result``.
     """
+    wanted = [threads] if isinstance(threads, int) else threads
     rows = [
         r
         for r in result["rows"]
-        if (r["size"], r["threads"], r.get("device", "cpu")) == (size, threads, device)
+        if (r["size"], r.get("device", "cpu")) == (size, device)
+        and (wanted is None or r["threads"] in wanted)
     ]
     if not rows:
         have = sorted({(r["size"], r["threads"], r.get("device", "cpu")) for r in result["rows"]})
@@ -167,33 +186,62 @@ def plot_bandwidth(
             f"(size, threads, device) {have}"
         )
     dtypes = sorted({r["dtype"] for r in rows}, key=lambda d: d != "float32")
-    fig, axes = plt.subplots(2, len(dtypes), figsize=(5 * len(dtypes), 7), squeeze=False)
-    for col, dtype in enumerate(dtypes):
-        for (method, alloc), line in _lines(rows, dtype).items():
-            colour, label = METHOD_STYLE.get(method, ("grey", method))
-            style = "-" if alloc == "preallocated" else "--"
-            ds, gbps, pct = zip(*line, strict=True)
-            axes[0, col].plot(ds, gbps, style, color=colour, marker="o", label=f"{label}, {alloc}")
-            axes[1, col].plot(ds, pct, style, color=colour, marker="o")
-        where = f"{threads} thread(s)" if device == "cpu" else device
-        axes[0, col].set_title(f"{dtype}, {size} tensors, {where}")
-        axes[0, col].set_ylabel("GB/s (one read + one write)")
-        axes[1, col].set_ylabel("% of copy")
-        axes[1, col].axhline(100, color="black", linewidth=0.8)
-        for ax in axes[:, col]:
-            ax.set_xscale("log", base=2)
-            ax.set_xlabel("D, the length of the normalized row")
+    counts = sorted({r["threads"] for r in rows})
+    fig, axes = plt.subplots(
+        len(dtypes),
+        len(counts),
+        figsize=(3.3 * len(counts), 2.5 * len(dtypes) + 1.0),
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+    )
+    for i, dtype in enumerate(dtypes):
+        for j, count in enumerate(counts):
+            panel = [r for r in rows if (r["dtype"], r["threads"]) == (dtype, count)]
+            _panel(axes[i, j], panel, f"{dtype}, {_where(count, device)}")
+    for ax in axes[-1, :]:
+        ax.set_xlabel("D, the length of a row", fontsize=_TEXT_PT)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("% of copy", fontsize=_TEXT_PT)
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.09, 1, 1))  # room below for the legend
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=_TEXT_PT, frameon=False)
+    legend_inches = 0.2 * ((len(labels) + 1) // 2) + 0.1  # two entries a line
+    fig.tight_layout(rect=(0, legend_inches / fig.get_figheight(), 1, 1))
     return fig
 
 
-def _lines(rows: list[dict[str, Any]], dtype: str) -> dict[tuple[str, str], list[tuple]]:
-    lines: dict[tuple[str, str], list[tuple]] = {}
-    for r in sorted(rows, key=lambda r: r["D"]):
-        if r["dtype"] == dtype:
-            lines.setdefault((r["method"], r["alloc"]), []).append(
-                (r["D"], r["gbps"], r["percent_of_copy"])
-            )
-    return lines
+def _panel(ax: Any, rows: list[dict[str, Any]], title: str) -> None:
+    """One dtype and thread count: each series of ``SERIES`` as % of copy against D."""
+    ax.axhline(100, color="black", linewidth=1.5, label="copy, preallocated: the limit, 100 %")
+    noise = sum(bool(r.get("noise")) for r in rows)
+    for key, (colour, marker, label) in SERIES.items():
+        line = sorted(
+            (r["D"], r["percent_of_copy"])
+            for r in rows
+            if (r["method"], r["alloc"]) == key and not r.get("noise")
+        )
+        if line:
+            ds, pct = zip(*line, strict=True)
+            dotted = ":" if key[0] == "copy" else "-"
+            ax.plot(ds, pct, dotted, color=colour, marker=marker, markersize=4, label=label)
+    copies = [r["gbps"] for r in rows if (r["method"], r["alloc"]) == ("copy", "preallocated")]
+    limit = f": copy {max(copies):.0f} GB/s" if copies else ""
+    ax.set_title(f"{title}{limit}", fontsize=_TEXT_PT + 1)
+    if noise:
+        ax.text(
+            0.98,
+            0.9,
+            f"{noise} above 100 % (noise)\nnot drawn",
+            transform=ax.transAxes,
+            ha="right",
+            va="top",
+            fontsize=_TEXT_PT - 1,
+        )
+    ax.set_xscale("log", base=2)
+    ds = sorted({r["D"] for r in rows})
+    ax.set_xticks(ds, [str(d) for d in ds])
+    ax.minorticks_off()
+    ax.set_ylim(-3, 108)  # a line at 1 % stays clear of the axis
+    ax.set_yticks([0, 25, 50, 75, 100])
+    ax.tick_params(labelsize=_TEXT_PT)
+    ax.grid(axis="y", color="0.9")
