@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from normlab.hooks import record
-from normlab.residual import draw_residual_block, residual_steps
+from normlab.residual import GAP, draw_residual_block, residual_steps
 
 BERT_BLOCKS = ("BertSelfAttention", "BertSelfOutput", "BertIntermediate", "BertOutput")
 
@@ -99,6 +99,26 @@ def test_drawing_shows_the_calls_in_order_and_the_norm_after_the_add(tiny_bert_c
     assert "post-LN" in ax.get_title()
     second_x = max(t.get_position()[0] for t in ax.texts if t.get_text() == "+")
     assert column_texts(ax, second_x)[4:6] == ["+", "output.LayerNorm\nLayerNorm"]
+
+
+def test_drawing_is_legible_where_the_book_shows_it(tiny_bert_config):
+    """Drawn for the book's 6.7-inch column, shown 1:1: its smallest text is 8 points or more,
+    and every box's label fits inside its box."""
+    from tools.figure_fonts import smallest_font
+
+    calls, _ = bert_calls(tiny_bert_config)
+    ax = draw_residual_block(calls, "encoder.layer.0.")
+    fig = ax.figure
+    assert fig.get_size_inches()[0] <= 6.7 and smallest_font(fig) >= 8
+    renderer = fig.canvas.get_renderer()
+    boxes = [p.get_window_extent(renderer) for p in ax.patches if p.get_width() > 1]
+    for text in ax.texts:
+        if "\n" in text.get_text() or "stream" in text.get_text():
+            extent = text.get_window_extent(renderer)
+            assert any(
+                b.x0 < extent.x0 and extent.x1 < b.x1 and b.y0 < extent.y0 and extent.y1 < b.y1
+                for b in boxes
+            ), text.get_text()
 
 
 def test_toy_post_ln_block_and_a_given_stream():
@@ -238,7 +258,7 @@ def test_hugging_face_pre_ln_layers_and_their_final_norm(kind, tiny_bert_config)
     torch.testing.assert_close(calls[final].input, steps[1].stream_out)
     torch.testing.assert_close(calls[final].output, out.last_hidden_state)
     ax = draw_residual_block(calls, prefix, final=final)
-    texts = column_texts(ax, 3.7)  # the second column, with the final norm under it
+    texts = column_texts(ax, GAP)  # the second column, with the final norm under it
     assert texts[1].endswith(steps[1].labels[0]) and texts[2:4] == [steps[1].labels[1], "+"]
     assert texts[-2] == f"{final}\nfinal {type(calls[final].module).__name__}"
     assert texts[-1] == "model output"

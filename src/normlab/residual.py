@@ -45,6 +45,12 @@ from .hooks import Call, Recording
 STREAM, CALL, NORM = "0.92", "white", "#9ecae1"
 #: The two places a norm can sit, as ``ResidualStep.position`` names them.
 POST_LN, PRE_LN = "post-LN", "pre-LN"
+#: The drawing's sizes. Its layout is in data units, one unit between two rows, and a figure
+#: made by ``draw_residual_block`` shows ``UNIT`` inches per data unit, so that the boxes'
+#: text, ``FONT`` points, fits in boxes ``WIDTH`` units wide and ``2 * HALF`` high. ``GAP`` is
+#: the distance between two columns' centres. The smallest text is ``FONT``: at 100 dpi and
+#: shown 1:1, 8.5 points are 11.8 pixels.
+FONT, UNIT, WIDTH, HALF, GAP = 8.5, 0.55, 3.9, 0.31, 4.9
 
 
 @dataclass(frozen=True)
@@ -308,9 +314,9 @@ def _node(ax: Axes, x: float, y: float, text: str, color: str, width: float) -> 
     """A rounded box of ``width`` centred at ``(x, y)``, with ``text`` in it."""
     ax.add_patch(
         FancyBboxPatch(
-            (x - width / 2, y - 0.27),
+            (x - width / 2, y - HALF),
             width,
-            0.54,
+            2 * HALF,
             boxstyle="round,pad=0.02,rounding_size=0.1",
             facecolor=color,
             edgecolor="0.25",
@@ -318,7 +324,7 @@ def _node(ax: Axes, x: float, y: float, text: str, color: str, width: float) -> 
             alpha=0.9,
         )
     )
-    ax.text(x, y, text, ha="center", va="center", fontsize=7.5, linespacing=1.1)
+    ax.text(x, y, text, ha="center", va="center", fontsize=FONT, linespacing=1.1)
 
 
 def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float], **style) -> None:
@@ -364,7 +370,8 @@ def draw_residual_block(
         final: the name of the model's final norm (``"ln_f"`` for GPT-2), drawn (coloured) under
             the last column, labelled ``"ln_f\nfinal LayerNorm"``, after checking that it reads
             the stream leaving the layer, which must then be the model's last layer.
-        ax: the axes to draw on; a new figure is made when omitted.
+        ax: the axes to draw on; when omitted, a new figure of ``UNIT`` inches per data unit
+            (5.2 inches wide for two blocks), whose smallest text is ``FONT`` points.
         title: the axes title; default names the layer and says where its norms sit.
 
     Returns:
@@ -373,9 +380,11 @@ def draw_residual_block(
     steps = residual_steps(calls, prefix, stream)
     last = _final_norm(calls, final, steps[-1]) if final is not None else None
     rows = 4 + max(len(s.sublayer) for s in steps) + (2 if last is not None else 0)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(3.7 * len(steps), 0.65 * rows + 0.4))
-    width, gap = 2.8, 3.7  # box width, distance between columns
+    width, gap = WIDTH, GAP  # box width, distance between columns
+    if ax is None:  # UNIT inches per data unit, and room for the title
+        size = (UNIT * (width + (len(steps) - 1) * gap + 0.7), UNIT * rows + 0.5)
+        fig, ax = plt.subplots(figsize=size)
+        fig.subplots_adjust(left=0, right=1, bottom=0, top=1 - 0.5 / size[1])
     for j, step in enumerate(steps):
         cx = j * gap
         ys = [-float(i) for i in range(len(step.sublayer) + 4)]  # x, boxes, +, next x
@@ -391,12 +400,12 @@ def draw_residual_block(
         ax.text(cx, add_y, "+", ha="center", va="center", fontsize=11)
         _node(ax, cx, ys[-1], f"x{_sub(j + 1)}: residual stream", STREAM, width)
         for upper, lower in zip(ys[:-1], ys[1:], strict=True):
-            top = upper - (0.2 if upper == add_y else 0.27)
-            _arrow(ax, (cx, top), (cx, lower + (0.2 if lower == add_y else 0.27)))
+            top = upper - (0.2 if upper == add_y else HALF)
+            _arrow(ax, (cx, top), (cx, lower + (0.2 if lower == add_y else HALF)))
         side = cx + width / 2 + 0.3  # the skip connection: x goes round the sublayer to the +
         ax.plot([cx + width / 2, side, side], [ys[0], ys[0], add_y], color="0.25", lw=0.9)
         _arrow(ax, (side, add_y), (cx + 0.2, add_y))
-        ax.text(side + 0.05, (ys[0] + add_y) / 2, "x", fontsize=9, style="italic")
+        ax.text(side + 0.05, (ys[0] + add_y) / 2, "x", fontsize=FONT + 1, style="italic")
         if j + 1 < len(steps):  # the stream leaving this block enters the next one
             mid = cx + gap / 2
             ax.plot([cx + width / 2, mid, mid], [ys[-1], ys[-1], ys[0]], color="0.5", ls="--")
@@ -406,13 +415,13 @@ def draw_residual_block(
         label = f"{last.name}\nfinal {type(last.module).__name__}"
         _node(ax, cx, y0 - 1, label, NORM, width)
         _node(ax, cx, y0 - 2, "model output", STREAM, width)
-        _arrow(ax, (cx, y0 - 0.27), (cx, y0 - 1 + 0.27))
-        _arrow(ax, (cx, y0 - 1 - 0.27), (cx, y0 - 2 + 0.27))
+        _arrow(ax, (cx, y0 - HALF), (cx, y0 - 1 + HALF))
+        _arrow(ax, (cx, y0 - 1 - HALF), (cx, y0 - 2 + HALF))
     ax.set_xlim(-width / 2 - 0.1, (len(steps) - 1) * gap + width / 2 + 0.6)
     ax.set_ylim(-rows + 0.5, 0.5)
     ax.set_aspect("equal")
     ax.set_axis_off()
-    ax.set_title(_title(prefix, steps, final) if title is None else title, fontsize=9)
+    ax.set_title(_title(prefix, steps, final) if title is None else title, fontsize=FONT + 1)
     return ax
 
 
@@ -425,8 +434,8 @@ def _title(prefix: str, steps: list[ResidualStep], final: str | None) -> str:
         where = "norm before the sublayer, inside the branch (pre-LN)"
     else:
         where = "post-LN and pre-LN blocks"
-    after = f", then the final norm {final}" if final is not None else ""
-    return f"{prefix.rstrip('.')} in call order: {where}{after}"
+    after = f",\nthen the final norm {final}" if final is not None else ""
+    return f"{prefix.rstrip('.')} in call order:\n{where}{after}"
 
 
 def _sub(i: int) -> str:
