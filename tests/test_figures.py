@@ -7,7 +7,7 @@ import pytest
 from torch import nn
 
 from normlab import draw_groups, draw_panels, probe
-from normlab.figures import coloured, describe_figure, layout
+from normlab.figures import COLUMN_IN, coloured, describe_figure, layout
 
 IMAGE = (3, 6, 2, 2)  # [N, C, H, W]
 TEXT = (2, 3, 4)  # [N, T, D]
@@ -94,3 +94,49 @@ def test_bad_arguments():
         draw_panels([])
     with pytest.raises(ValueError, match="one entry per result"):
         draw_panels([r], titles=["a", "b"])
+
+
+def test_draw_panels_lays_many_panels_out_in_rows_that_fit_the_column():
+    r = probe(nn.LayerNorm(4), TEXT)
+    for n, (rows, cols) in {
+        1: (1, 1),
+        2: (1, 2),
+        3: (1, 3),
+        4: (2, 2),
+        5: (2, 3),
+        7: (3, 3),
+    }.items():
+        fig = draw_panels([r] * n)
+        grid = {ax.get_subplotspec().get_geometry()[:2] for ax in fig.axes}
+        assert grid == {(rows, cols)}, n
+        assert fig.get_figwidth() <= COLUMN_IN  # shown 1:1 in the book's column
+        plt.close(fig)
+    fig = draw_panels([r] * 4, ncols=4, size=1.5)
+    assert fig.axes[0].get_subplotspec().get_geometry()[:2] == (1, 4)
+    assert fig.get_figwidth() == 4 * 1.5
+    plt.close(fig)
+
+
+def test_panel_text_is_legible_in_the_column():
+    fig = draw_panels([probe(nn.GroupNorm(2, 6), IMAGE)] * 5)  # Fig 2.1's layout
+    smallest = min(t.get_fontsize() for ax in fig.axes for t in [*ax.texts, ax.title])
+    assert smallest >= 8
+    titles = [ax.get_title() for ax in fig.axes]  # wrapped to the panel's width
+    assert all(len(line) <= 30 for t in titles for line in t.splitlines())
+    plt.close(fig)
+
+
+def test_the_vertical_label_reads_upwards_in_two_lines():
+    ax = draw_groups(probe(nn.GroupNorm(2, 6), IMAGE))
+    vertical = ax.texts[2]
+    assert vertical.get_text() == "H·W = 4\n(H, W flattened)"
+    assert vertical.get_rotation() == 90
+    plt.close("all")
+
+
+def test_draw_panels_bad_layout():
+    r = probe(nn.LayerNorm(4), TEXT)
+    with pytest.raises(ValueError, match="ncols must be a positive int"):
+        draw_panels([r], ncols=0)
+    with pytest.raises(ValueError, match="size must be a positive number"):
+        draw_panels([r], size=0)

@@ -1,6 +1,8 @@
 """normlab.unroll draws a recording of a recurrent network's calls as an unrolled chain: one box
 per step, and each set of parameters drawn once, linked to every step that used it."""
 
+import itertools
+
 import matplotlib.pyplot as plt
 import pytest
 import torch
@@ -118,4 +120,26 @@ def test_bad_arguments():
     fig = plt.figure()
     with pytest.raises(ValueError, match="ax must be a 2-D axes"):
         draw_unrolled(calls, fig.add_subplot(projection="3d"))
+    plt.close("all")
+
+
+def test_its_own_figure_fits_the_column_at_8_pt():
+    model = SharedNormRNN()
+    with record(model, nn.LayerNorm) as calls:
+        model(torch.randn(N, 6, D))  # six steps, as in chapter 3
+    ax = draw_unrolled(calls, params_label="g, b")
+    assert ax.figure.get_figwidth() <= 6.7  # shown 1:1 in the 672 px column at 100 dpi
+    assert min(t.get_fontsize() for t in ax.texts) >= 8
+    plt.close("all")
+
+
+def test_a_box_per_step_is_staggered_so_that_none_overlap():
+    ax = draw_unrolled(recorded(PerStepNormRNN()), params_label="g, b")
+    ax.figure.canvas.draw()
+    boxes = sorted(
+        (p.get_window_extent() for p in ax.patches if p.get_gid() == "params"),
+        key=lambda b: b.x0,
+    )
+    assert len(boxes) == T
+    assert not any(a.overlaps(b) for a, b in itertools.pairwise(boxes))
     plt.close("all")

@@ -37,6 +37,21 @@ from .probe import ProbeResult
 PALE = (0.90, 0.90, 0.92, 0.18)
 PALE_EDGE = (0.55, 0.55, 0.6, 0.35)
 EDGE = (0.15, 0.15, 0.15, 0.9)
+#: Font sizes in points: the axis labels (the smallest text of a figure) and the titles. A
+#: figure at most ``COLUMN_IN`` inches wide is shown 1:1 in the book's column, where 8 pt at
+#: 100 dpi is 11 px high on screen.
+LABEL_PT, TITLE_PT = 8, 9
+#: The width of the book's figure column in inches: 672 px at 100 dpi, less the labels that
+#: stand out of the panels.
+COLUMN_IN = 6.5
+#: Panels per row that ``draw_panels`` uses at most when ``ncols`` is not given.
+MAX_COLS = 3
+
+
+def _title_width(ax: Axes) -> int:
+    """How many characters of a ``TITLE_PT`` title fit on one line above ``ax``."""
+    inches = ax.get_position().width * ax.figure.get_figwidth()
+    return max(12, int(inches * 72 / (0.58 * TITLE_PT)))  # 0.58 em: a mean glyph
 
 
 def layout(result: ProbeResult) -> tuple[np.ndarray, tuple[str, str, str]]:
@@ -95,11 +110,16 @@ def describe_figure(result: ProbeResult, group: int = 0) -> str:
 def _label_edges(ax: Axes, size: tuple[int, int, int], labels: tuple[str, str, str]) -> None:
     """Write the three labels beside the block's front, side and vertical edges."""
     x, y, z = size
-    style = {"fontsize": 8, "color": "0.2", "ha": "center", "va": "center"}
+    style = {"fontsize": LABEL_PT, "color": "0.2", "ha": "center", "va": "center"}
     ax.text(x / 2, -0.35 * max(1, y / 4) - 0.6, -0.2, labels[0], **style)
     ax.text(x + 0.8, y / 2, -0.2, labels[1], zdir="y", **style)
-    if labels[2]:
-        ax.text(-0.6, -0.6, z / 2, labels[2], zdir="z", **style)
+    if labels[2]:  # "H·W = 4 (H, W flattened)" in two lines, to stay beside a short block
+        vertical = labels[2].replace(" (", "\n(", 1)
+        # Placed at the 2-D projection of a point beside the vertical edge, so that it can
+        # read upwards (a 3-D text along z reads downwards); call after view_init.
+        px, py, _, w = ax.get_proj() @ np.array([-0.6, -0.6, z / 2, 1.0])  # homogeneous
+        px, py = px / w, py / w
+        ax.text2D(px, py, vertical, rotation=90, transform=ax.transData, **style)
 
 
 def draw_groups(
@@ -141,12 +161,12 @@ def draw_groups(
     edges[mask] = EDGE
     ax.voxels(np.ones(mask.shape, dtype=bool), facecolors=faces, edgecolors=edges, linewidth=0.4)
     x, y, z = mask.shape
-    ax.set_box_aspect((x, y, z), zoom=0.9)
+    ax.set_box_aspect((x, y, z), zoom=1.05)
     ax.view_init(elev=20, azim=-58)
     ax.set_axis_off()
     _label_edges(ax, (x, y, z), labels)
     text = str(result) if title is None else title
-    ax.set_title(textwrap.fill(text, 34), fontsize=9)
+    ax.set_title(textwrap.fill(text, _title_width(ax)), fontsize=TITLE_PT)
     return ax
 
 
@@ -155,15 +175,20 @@ def draw_panels(
     titles: Sequence[str] | None = None,
     *,
     ncols: int | None = None,
-    size: float = 3.2,
+    size: float | None = None,
 ) -> Figure:
-    """Draw several probe results side by side, one 3-D panel each (e.g. BN | LN | IN | GN).
+    """Draw several probe results in rows, one 3-D panel each (e.g. BN | LN | IN | GN).
+
+    The default layout fits the book's column (``COLUMN_IN`` inches): at most ``MAX_COLS``
+    panels per row, the rows as even as possible (4 panels: 2 by 2; 5: 3 above 2), and each
+    panel as wide as the column allows, at most 3.2 inches. So the axis labels, ``LABEL_PT``
+    points, stay legible where the figure is shown.
 
     Args:
         results: ``ProbeResult`` objects, usually of one shape so the panels compare.
         titles: one title per panel; default each result's description.
-        ncols: panels per row; default all in one row.
-        size: inches per panel.
+        ncols: panels per row; default as above.
+        size: inches per panel; default ``min(3.2, COLUMN_IN / ncols)``.
 
     Returns:
         The figure.
@@ -175,11 +200,20 @@ def draw_panels(
         raise ValueError(
             f"titles must have one entry per result ({len(results)}), got {len(titles)}"
         )
-    ncols = len(results) if ncols is None else ncols
+    if ncols is None:
+        rows = -(-len(results) // MAX_COLS)  # fewest rows of at most MAX_COLS panels
+        ncols = -(-len(results) // rows)  # then as even as possible
+    elif isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
+        raise ValueError(f"ncols must be a positive int, got {ncols!r}")
+    if size is None:
+        size = min(3.2, COLUMN_IN / ncols)
+    elif not size > 0:
+        raise ValueError(f"size must be a positive number of inches, got {size!r}")
     nrows = -(-len(results) // ncols)
     fig = plt.figure(figsize=(size * ncols, (size + 0.5) * nrows))
+    # Before drawing: draw_groups wraps each title to its panel's final width.
+    fig.subplots_adjust(left=0.0, right=1.0, bottom=0.0, top=0.9, wspace=0.05, hspace=0.15)
     for i, res in enumerate(results):
         ax = fig.add_subplot(nrows, ncols, i + 1, projection="3d")
         draw_groups(res, ax, title=None if titles is None else titles[i])
-    fig.subplots_adjust(left=0.0, right=1.0, bottom=0.0, top=0.9, wspace=0.05, hspace=0.15)
     return fig

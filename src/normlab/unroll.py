@@ -19,6 +19,7 @@ Steps are numbered from 1 in the drawing, as in the equations of a recurrent net
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -31,6 +32,12 @@ from .hooks import Call
 BOX_W, BOX_H, STEP = 1.5, 0.9, 2.4
 #: Height of the parameter boxes' centres above the step boxes' centres.
 PARAMS_Y = 1.9
+#: Font size of the box texts in points (the smallest text), and the inches per data unit of a
+#: figure ``draw_unrolled`` makes: 6 steps fit in 6.6 inches, shown 1:1 in the book's 672 px
+#: column, so the 8 pt text is 11 px high on screen (8 pt at 100 dpi).
+BOX_PT, INCHES_PER_UNIT = 8, 0.42
+#: Data units per character of ``BOX_PT`` text at ``INCHES_PER_UNIT`` (a mean glyph, 0.56 em).
+CHAR_W = 0.56 * BOX_PT / 72 / INCHES_PER_UNIT
 
 
 def _check_calls(calls: Sequence[Call]) -> list[Call]:
@@ -82,16 +89,21 @@ def _describe_parameters(call: Call) -> str:
     return ", ".join(f"{name} {list(p.shape)}" for name, p in call.module.named_parameters())
 
 
+def _box_width(text: str) -> float:
+    """The width in data units of a box wide enough for ``text``."""
+    return max(BOX_W, CHAR_W * max(len(line) for line in text.splitlines()) + 0.3)
+
+
 def _box(ax: Axes, x: float, y: float, text: str, gid: str, color: str) -> None:
     """A rounded box centred at ``(x, y)`` with ``text`` in it, wide enough for the text."""
-    width = max(BOX_W, 0.095 * max(len(line) for line in text.splitlines()) + 0.3)
+    width = _box_width(text)
     patch = FancyBboxPatch(
         (x - width / 2, y - BOX_H / 2), width, BOX_H, boxstyle="round,pad=0.05",
         facecolor=color, edgecolor="0.2", linewidth=0.8,
     )  # fmt: skip
     patch.set_gid(gid)
     ax.add_patch(patch)
-    ax.text(x, y, text, ha="center", va="center", fontsize=8, gid=gid)
+    ax.text(x, y, text, ha="center", va="center", fontsize=BOX_PT, gid=gid)
 
 
 def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float], gid: str) -> None:
@@ -121,7 +133,8 @@ def draw_unrolled(
     Args:
         calls: a ``Recording`` from ``normlab.hooks.record`` (or a list of its ``Call``s), one
             call per time step, in order.
-        ax: a 2-D axes to draw on; a new figure is made when omitted.
+        ax: a 2-D axes to draw on; when omitted, a new figure that the drawing fills, at
+            ``INCHES_PER_UNIT`` (6 steps: 6.6 inches wide).
         params_label: a first line for every parameter box, e.g. ``"g, b"``.
         input_name: the letter of the inputs drawn below the steps (``x`` gives ``x_t``).
         state_name: the letter of the state passed along the chain (``h`` gives ``h_t``).
@@ -136,13 +149,28 @@ def draw_unrolled(
             ``ax`` is a 3-D axes.
     """
     calls = _check_calls(calls)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(1.3 * len(calls) + 1.6, 3.4))
-    elif getattr(ax, "name", "") == "3d":
-        raise ValueError("ax must be a 2-D axes, got a 3-D one")
     n_steps = len(calls)
     xs = [STEP * t for t in range(n_steps)]  # [n_steps]: box centres
     edge = (STEP - BOX_W) / 2  # length of the state arrows before the first and after the last
+    margin = BOX_W / 2 + 2 * edge + 0.15  # room for the first and the last state arrow
+    xlim = (xs[0] - margin, xs[-1] + margin)
+
+    # One box per parameter set, centred above the steps that use it. Where neighbouring
+    # boxes would overlap (a set per step), every second one moves up a row.
+    sets = parameter_sets(calls)
+    texts = [_describe_parameters(calls[steps[0]]) for steps in sets]
+    texts = texts if params_label is None else [f"{params_label}\n{t}" for t in texts]
+    centres = [sum(xs[i] for i in steps) / len(steps) for steps in sets]
+    gaps = [b - a for a, b in itertools.pairwise(centres)]  # [len(sets) - 1]
+    crowded = bool(gaps) and max(map(_box_width, texts)) + 0.2 > min(gaps)
+    rows = [PARAMS_Y + (BOX_H + 0.3) * (crowded and k % 2) for k in range(len(sets))]
+    ylim = (-1.6, max(rows, default=PARAMS_Y) + BOX_H / 2 + 0.3)
+    if ax is None:
+        size = (xlim[1] - xlim[0], ylim[1] - ylim[0])  # in data units
+        fig = plt.figure(figsize=tuple(INCHES_PER_UNIT * s for s in size))
+        ax = fig.add_axes((0, 0, 1, 1))  # the drawing fills the figure
+    elif getattr(ax, "name", "") == "3d":
+        raise ValueError("ax must be a 2-D axes, got a 3-D one")
     for t, (x, call) in enumerate(zip(xs, calls, strict=True), start=1):
         _box(ax, x, 0, f"{type(call.module).__name__}\n(step {t})", "step", "#cfe0f3")
         _arrow(ax, (x, -1.1), (x, -BOX_H / 2 - 0.05), "input")
@@ -153,18 +181,14 @@ def draw_unrolled(
     _arrow(ax, (last + 0.05, 0), (last + 2 * edge, 0), "state")
     ax.text(xs[-1] + STEP / 2, 0.2, f"${state_name}_{{{n_steps}}}$", ha="center", fontsize=10)
 
-    for steps in parameter_sets(calls):
-        centre = sum(xs[i] for i in steps) / len(steps)  # above the steps that use the set
-        text = _describe_parameters(calls[steps[0]])
-        text = text if params_label is None else f"{params_label}\n{text}"
-        _box(ax, centre, PARAMS_Y, text, "params", "#f6d7a7")
+    for steps, text, centre, row in zip(sets, texts, centres, rows, strict=True):
+        _box(ax, centre, row, text, "params", "#f6d7a7")
         for i in steps:
-            ax.plot([centre, xs[i]], [PARAMS_Y - BOX_H / 2 - 0.05, BOX_H / 2 + 0.05],
+            ax.plot([centre, xs[i]], [row - BOX_H / 2 - 0.05, BOX_H / 2 + 0.05],
                     linestyle="--", color="0.45", linewidth=0.8, gid="link")  # fmt: skip
 
-    margin = BOX_W / 2 + 2 * edge + 0.15  # room for the first and the last state arrow
-    ax.set_xlim(xs[0] - margin, xs[-1] + margin)
-    ax.set_ylim(-1.6, PARAMS_Y + BOX_H / 2 + 0.3)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
     ax.set_aspect("equal")
     ax.set_axis_off()
     if title is not None:
