@@ -15,7 +15,7 @@ STAMP := $(VENV)/.installed
 # toc; it fails on a name that is not a file). `make nbval NOTEBOOKS=notebooks/02_vision.ipynb`
 # checks one chapter, `make notebooks NOTEBOOKS=...` refreshes one.
 NOTEBOOKS ?=
-# `make nbval NBVAL_FLAGS=--full`: every CPU capability at 1 and at 2 threads (see nbval below).
+# `make nbval NBVAL_FLAGS=--full`: every CPU capability at 1 and at 2 threads.
 NBVAL_FLAGS ?=
 # The student edition: sources with the solutions removed, and its HTML.
 STUDENT := _build/student
@@ -44,8 +44,8 @@ help:
 	@echo "make book-student  build the book without solutions into $(STUDENT)/html, and check it"
 	@echo "make test          set up .venv; lint, pytest, strict nbval on every notebook, book"
 	@echo "                   build, student build, and every page opened in headless chromium"
-	@echo "make nbval         strict nbval on every notebook under each CPU capability of this"
-	@echo "                   machine, the best at 2 threads, offline (NBVAL_FLAGS=--full: all at 1 and 2)"
+	@echo "make nbval         strict nbval on every notebook, once per CPU setting, offline"
+	@echo "                   (the nbval matrix: CONTRIBUTING.md)"
 	@echo "make notebooks     re-execute every notebook in place from a fresh kernel (refresh outputs)"
 	@echo "make sync          write each notebook's text pair, notebooks/text/*.md (for diffs)"
 	@echo "make lab           JupyterLab on notebooks/ with the book's kernel; prints the URL"
@@ -58,8 +58,9 @@ $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --no-compile \
 	  $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -r requirements.txt
-	@# pip byte-compiles one file at a time; compileall uses every core (half the time here).
-	@# Files that do not compile (some packages ship templates as .py) are skipped, as pip does.
+	@# pip installs with --no-compile because it byte-compiles one file at a time; compileall
+	@# spreads the same work over every core. Files that do not compile (some packages ship
+	@# templates as .py) are skipped, as pip skips them.
 	$(PY) -m compileall -qq -j 0 $(VENV)/lib >/dev/null || true
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null
 	@touch $@
@@ -89,13 +90,7 @@ lint: $(STAMP)
 pytest: $(STAMP)
 	$(PY) -m pytest tests -q
 
-# Strict nbval, once per setting a reader's CPU may have: torch's generic kernels
-# (ATEN_CPU_CAPABILITY=default) and every capability up to this machine's best (avx2, avx512),
-# with MKL/oneDNN held to the same level, each once: the best at OMP_NUM_THREADS=2 (a reader's
-# Jupyter), the others at 1.
-# Passes run side by side, one per core, with the network cut off (a new network namespace;
-# "network isolation skipped: <reason>" where the system refuses one). One line per pass gives
-# its setting and its time. tools/nbval_matrix.py has the details.
+# Strict nbval once per CPU setting a reader may have, offline: CONTRIBUTING.md, "The nbval matrix".
 nbval: $(STAMP)
 	$(PY) -m tools.nbval_matrix $(NBVAL_FLAGS) $(NOTEBOOKS)
 

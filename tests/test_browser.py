@@ -329,7 +329,7 @@ ANSWER_AND_SUMMARY = """() => {
   const before = !!answer && (!code
     || !!(answer.compareDocumentPosition(code) & Node.DOCUMENT_POSITION_FOLLOWING));
   const heading = Array.from(article.querySelectorAll("section > h2")).find(
-    (h) => h.textContent.replace("#", "").trim() === "Summary");
+    (h) => /^([\\d.]+\\s+)?Summary$/.test(h.textContent.replace("#", "").trim()));
   const summary = heading ? heading.parentElement : null;
   return {
     answer: !!answer,

@@ -1,6 +1,7 @@
-"""The cheat sheet's checked table (book/cheatsheet.md) says what the code does.
+"""The cheat sheet's checked tables (book/cheatsheet.md) say what the code does.
 
-The table is read from the page itself, so the page cannot drift from this check. Each row is
+The tables are read from the page itself (with markdown-it-py, MyST's parser), so the page
+cannot drift from this check. Each row is
 built with small sizes and run: ``normlab.probe`` finds which axes share statistics (by
 experiment); the output, with random ``weight`` and ``bias`` applied along the axes the
 "Affine parameters" cell names (passed as ``weight=``, ``bias=`` to the functional rows), is
@@ -14,10 +15,17 @@ import functools
 import inspect
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import torch
 import torch.nn.functional as F
+from docutils.parsers.rst.directives.tables import RSTTable
+from markdown_it import MarkdownIt
+from markdown_it.tree import SyntaxTreeNode
+from mdit_py_plugins.colon_fence import colon_fence_plugin
+from mdit_py_plugins.myst_role import myst_role_plugin
+from myst_parser.parsers.directives import parse_directive_text
 from torch import nn
 
 from normlab import probe
@@ -25,13 +33,13 @@ from normlab import probe
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "book" / "cheatsheet.md"
 BIB = ROOT / "book" / "references.bib"
-CHECKED = "## PyTorch and Hugging Face (checked by the tests)"
-OTHER = "## Other libraries (checked by the tests)"
-OTHER_HEADER = "Call, on an input of shape `[N, T, D]`"
+CHECKED = "PyTorch and Hugging Face (checked by the tests)"
+OTHER = "Other libraries (checked by the tests)"
 COLUMNS = ["Call, on an input of shape", "Statistics", "Affine parameters", "`eps`"]
 # Sizes small enough for probe, and all different, so that a wrong axis cannot pass.
 SIZES = {"N": 2, "T": 3, "D": 5, "C": 6, "G": 3, "H": 3, "W": 4}
-# Every call the issue asks the page to cover (checked rows).
+# The calls the page answers for: each must keep a checked row, so none can leave the page
+# unnoticed.
 REQUIRED = [
     "nn.LayerNorm(",
     "F.layer_norm(",
@@ -46,28 +54,52 @@ REQUIRED = [
     "LlamaModel(",
     "T5EncoderModel(",
 ]
+# The page is read as MyST reads it: CommonMark with tables, {cite:p}`key` as a role (so its
+# backticks are not code), and each table in a :::{table} directive (the book's colon_fence).
+MARKDOWN = MarkdownIt("commonmark").enable("table").use(myst_role_plugin).use(colon_fence_plugin)
+
+
+class Cell(NamedTuple):
+    text: str  # the cell's Markdown source
+    code: tuple[str, ...]  # its code spans, in order
+    cited: tuple[str, ...]  # the keys its citations name
+
+
+class Row(NamedTuple):
+    call: Cell
+    statistics: Cell
+    affine: Cell
+    eps: Cell
+
+
+def cell(inline: SyntaxTreeNode) -> Cell:
+    spans = inline.children
+    code = tuple(span.content for span in spans if span.type == "code_inline")
+    roles = [span.content for span in spans if span.type == "myst_role"]
+    cited = tuple(key.strip() for keys in roles for key in keys.split(","))
+    return Cell(inline.content, code, cited)
+
+
+def parse(text):
+    return SyntaxTreeNode(MARKDOWN.parse(text)).children
 
 
 def table(heading):
-    """The Markdown table under ``heading`` in the page, as a header and a list of row dicts."""
-    lines = PAGE.read_text(encoding="utf8").splitlines()
-    assert heading in lines, f"book/cheatsheet.md must have the heading {heading!r}"
-    rows = []
-    for line in lines[lines.index(heading) + 1 :]:
-        if line.startswith("## "):
-            break
-        if line.startswith("|"):
-            rows.append([cell.strip() for cell in line.strip().strip("|").split(" | ")])
-    assert len(rows) > 2, f"no table under {heading!r}"
-    header, body = rows[0], rows[2:]
-    for row in body:
-        assert len(row) == len(header), f"row {row} does not have {len(header)} cells"
-    return header, [dict(zip(header, row, strict=True)) for row in body]
-
-
-def code(cell):
-    """The texts in backticks in a cell, in order."""
-    return re.findall(r"`([^`]+)`", cell)
+    """The header and the rows of the ``{table}`` directive under ``## heading`` in the page."""
+    under = None
+    for node in parse(PAGE.read_text(encoding="utf8")):
+        if node.type == "heading" and node.tag == "h2":
+            under = node.children[0].content
+        elif node.type == "colon_fence" and node.info == "{table}" and under == heading:
+            directive = parse_directive_text(RSTTable, "", node.content)
+            (grid,) = [n for n in parse("\n".join(directive.body)) if n.type == "table"]
+            head, *body = [
+                [cell(td.children[0]) for td in tr.children]
+                for part in grid.children
+                for tr in part.children
+            ]
+            return [c.text for c in head], [Row(*row) for row in body]
+    raise AssertionError(f"book/cheatsheet.md has no {{table}} under '## {heading}'")
 
 
 def namespace(tiny_bert_config):
@@ -98,10 +130,6 @@ def default_eps(fn, call):
     return inspect.signature(getattr(F, name)).parameters["eps"].default
 
 
-def rows():
-    return table(CHECKED)[1]
-
-
 @pytest.fixture(scope="module")
 def ns(tiny_bert_config):
     return namespace(tiny_bert_config)
@@ -110,7 +138,7 @@ def ns(tiny_bert_config):
 def test_checked_table_has_the_columns_and_the_calls_the_book_promises():
     header, body = table(CHECKED)
     assert header == COLUMNS
-    calls = [code(row[COLUMNS[0]])[0] for row in body]
+    calls = [row.call.code[0] for row in body]
     for required in REQUIRED:
         assert any(c.startswith(required) for c in calls), f"no row for {required}..."
     assert len(set(calls)) == len(calls), "a call is listed twice"
@@ -128,10 +156,10 @@ def affine_cell(cell):
     ``(["weight", "bias"], ("D",))``; a cell that names no shape, "none (`affine=False`)", gives
     ``([], ())``.
     """
-    if ":" not in cell:
+    if not cell.code or not cell.code[-1].startswith("["):
         return [], ()
-    before, after = cell.split(":", 1)
-    return [n.rstrip("=") for n in code(before)], shape_names(code(after)[0])
+    *params, shape = cell.code
+    return [n.rstrip("=") for n in params], shape_names(shape)
 
 
 def along(values, names, axes):
@@ -194,10 +222,10 @@ def check_running_estimates(layer, statistics, shape, names, axes):
     return along(layer.running_mean, names, axes), along(layer.running_var, names, axes)
 
 
-@pytest.mark.parametrize("row", rows(), ids=lambda row: code(row[COLUMNS[0]])[0])
+@pytest.mark.parametrize("row", table(CHECKED)[1], ids=lambda row: row.call.code[0])
 def test_checked_row(row, ns):
     torch.manual_seed(0)
-    call, shape_text = code(row[COLUMNS[0]])
+    call, shape_text = row.call.code
     names = shape_names(shape_text)
     shape = tuple(SIZES[n] for n in names)
     uses_x = "x" in compile(call, "<cell>", "eval").co_names
@@ -206,7 +234,7 @@ def test_checked_row(row, ns):
 
     # Which axes share statistics, found by experiment.
     result = probe(fn, shape, names)
-    statistics = row["Statistics"]
+    statistics = row.statistics.text
     if result.statistics == "none":
         assert statistics.startswith("none"), f"{call}: nothing is shared, the page: {statistics!r}"
     else:
@@ -222,8 +250,8 @@ def test_checked_row(row, ns):
 
     # Affine parameters: a module's names and shapes; a function's weight= and bias=.
     params = dict(fn.named_parameters()) if isinstance(fn, nn.Module) else {}
-    affine = row["Affine parameters"]
-    param_names, axes = affine_cell(affine)
+    affine = row.affine.text
+    param_names, axes = affine_cell(row.affine)
     values = {name: torch.randn(tuple(SIZES[a] for a in axes)) for name in param_names}
     plain = None  # a function row called without weight= and bias=
     if affine.startswith("none"):
@@ -244,7 +272,7 @@ def test_checked_row(row, ns):
     bias = along(values["bias"], names, axes) if "bias" in values else 0.0
 
     # Default eps: the first value in backticks; RMSNorm's None is the dtype's machine epsilon.
-    said_eps = eval(code(row["`eps`"])[0])  # noqa: S307
+    said_eps = eval(row.eps.code[0])  # noqa: S307
     actual = default_eps(fn, call)
     assert said_eps == actual, f"{call}: the page says eps={said_eps!r}, the default is {actual!r}"
     eps = torch.finfo(torch.float32).eps if said_eps is None else said_eps
@@ -298,11 +326,6 @@ def test_every_norm_of_the_pre_ln_models_is_the_one_in_the_table(ns):
         assert len(norms) == 2 * 2 + 1, type(model).__name__
         for m in norms:
             assert default_eps(m, "") == eps and m.weight.shape == (SIZES["D"],)
-
-
-def uncited(cell):
-    """A cell without its {cite:p}`key` citations (their backticks are not code)."""
-    return re.sub(r"\{cite:[pt]\}`[^`]+`", "", cell)
 
 
 OTHER_CALLS = [
@@ -371,36 +394,33 @@ def test_other_table_cites_a_source_that_exists_for_each_row():
     header, body = table(OTHER)
     assert header == ["Call, on an input of shape `[N, T, D]`", *COLUMNS[1:]]
     keys = set(re.findall(r"^@\w+\{([^,]+),", BIB.read_text(encoding="utf8"), re.MULTILINE))
-    assert [code(uncited(row[header[0]]))[0] for row in body] == OTHER_CALLS
+    assert [row.call.code[0] for row in body] == OTHER_CALLS
     for row in body:
-        cited = re.findall(r"\{cite:[pt]\}`([^`]+)`", row[header[0]])
-        assert cited, f"{row[header[0]]}: no citation"
-        for key in ",".join(cited).split(","):
-            assert key.strip() in keys, f"{key} is not in book/references.bib"
-    tf1 = body[-1][header[0]]
-    assert "emulated" in tf1 and "tf.contrib.layers.layer_norm(" in tf1
+        assert row.call.cited, f"{row.call.text}: no citation"
+        for key in row.call.cited:
+            assert key in keys, f"{key} is not in book/references.bib"
+    tf1 = body[-1].call
+    assert "emulated" in tf1.text and "tf.contrib.layers.layer_norm(" in tf1.code[1]
 
 
 # Keras's own copy of a layer (probe copies it) converts a torch Parameter with np.array(x), which
 # NumPy 2 flags; the warning is Keras's, not this page's.
 @pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
-@pytest.mark.parametrize(
-    "row", table(OTHER)[1], ids=lambda row: code(uncited(row[OTHER_HEADER]))[0]
-)
+@pytest.mark.parametrize("row", table(OTHER)[1], ids=lambda row: row.call.code[0])
 def test_other_row(row):
     torch.manual_seed(0)
-    call = code(uncited(row[OTHER_HEADER]))[0]
+    call = row.call.code[0]
     names = ("N", "T", "D")
     shape = tuple(SIZES[n] for n in names)
     fn, params, eps = other_layer(call, shape)
 
     result = probe(fn, shape, names)
-    statistic, _, over = row["Statistics"].partition(" over ")
+    statistic, _, over = row.statistics.text.partition(" over ")
     assert statistic == result.statistics, f"{call}: probe finds {result}"
-    said = set(re.findall(r"`(\w+)`", over))
+    said = set(row.statistics.code)
     assert said == {names[a] for a in result.reduced_dims} and not result.grouped_dims, result
 
-    param_names, axes = affine_cell(row["Affine parameters"])
+    param_names, axes = affine_cell(row.affine)
     assert sorted(params) == sorted(param_names), f"{call}: parameters {list(params)}"
     values = {name: torch.randn(tuple(SIZES[a] for a in axes)) for name in param_names}
     for name, (param_shape, set_value) in params.items():
@@ -410,7 +430,7 @@ def test_other_row(row):
     weight = along(values[scale_name], names, axes) if scale_name else 1.0
     bias = along(values[shift_name], names, axes) if shift_name else 0.0
 
-    said_eps = eval(code(row["`eps`"])[0])  # noqa: S307
+    said_eps = eval(row.eps.code[0])  # noqa: S307
     assert said_eps == eps, f"{call}: the page says eps={said_eps!r}, the default is {eps!r}"
     for scale in (1.0, eps**0.5):
         x = (torch.randn(shape) + 0.5) * scale

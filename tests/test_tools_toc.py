@@ -1,4 +1,8 @@
-"""tools/toc.py: the one reader of _toc.yml (the Makefile, the tools and the tests use it)."""
+"""tools/toc.py: the one reader of _toc.yml (the Makefile, the tools and the tests use it).
+
+It reads the toc as Jupyter Book does (with sphinx-external-toc), and refuses what the book
+would not build as the chapters listed: a name that is not a file, a glob, an entry with no file.
+"""
 
 import subprocess
 import sys
@@ -63,7 +67,7 @@ def test_sections_and_chapters_without_parts_keep_reading_order(tmp_path):
     [
         ("- file: notebooks/04_missing", "no such file exists"),
         ("- glob: notebooks/*", "glob entries"),
-        ("- title: no file", "neither file, url nor nested entries"),
+        ("- title: no file", "does not contain one of"),
     ],
 )
 def test_an_entry_that_is_not_a_file_is_an_error(tmp_path, entry, message):
@@ -73,12 +77,13 @@ def test_an_entry_that_is_not_a_file_is_an_error(tmp_path, entry, message):
 
 
 def test_the_command_prints_paths_or_fails_loudly(tmp_path):
-    good = make_book(tmp_path, "root: intro\nchapters:\n  - file: notebooks/01_a # one\n", BOOK)
+    head = "format: jb-book\nroot: intro\nchapters:\n"
+    good = make_book(tmp_path, head + "  - file: notebooks/01_a # one\n", BOOK)
     command = [sys.executable, str(ROOT / "tools" / "toc.py"), "notebooks", "--toc"]
     done = subprocess.run([*command, str(good)], capture_output=True, text=True, cwd=tmp_path)
     assert (done.returncode, done.stdout) == (0, "notebooks/01_a.ipynb\n")
     bad = tmp_path / "bad.yml"
-    bad.write_text("root: intro\nchapters:\n  - file: notebooks/09_gone\n", encoding="utf8")
+    bad.write_text(head + "  - file: notebooks/09_gone\n", encoding="utf8")
     done = subprocess.run([*command, str(bad)], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 2 and done.stdout == ""
     assert "09_gone" in done.stderr and "no such file" in done.stderr

@@ -2,23 +2,8 @@
 
     python -m tools.nbval_matrix [--full] [--jobs N] [NOTEBOOK ...]
 
-A stored output must not depend on the CPU that printed it. torch picks its own kernels by CPU
-capability (generic C++ "default", AVX2, AVX512 on x86; SVE on Arm), its matrix products come
-from MKL and oneDNN, which pick theirs by instruction set, and work is split over
-OMP_NUM_THREADS threads: each can change the last bits of a float. So the notebooks (the toc's,
-unless given) are validated under every capability this machine has, from "default" up to the
-best one torch finds (never above it: the CPU would lack the instructions), with MKL and oneDNN
-held to the same level (SSE4.2 under "default", AVX2 under "avx2", the machine's own at the
-top). Every capability runs once: the weaker ones at OMP_NUM_THREADS=1 (the Makefile's), the
-machine's best, as a reader's Jupyter runs it, at 2 threads. With --full, every capability
-runs at both thread counts (six passes instead of three on an AVX-512 machine).
-
-Each pass runs with the network cut off (tools/offline.py) where the system allows it, and says
-so loudly where it does not. Each pass is split into one chunk of notebooks per core, and the
-chunks run side by side, one per core (--jobs), so no core idles at the end, with idle OpenMP
-threads sleeping (OMP_WAIT_POLICY=PASSIVE) so that a 2-thread pass does not spin on a shared
-core. One line per pass gives its setting and its time; a failing pass's output is printed in
-full (once, when later passes fail in the same cells). The exit status is 1 when any failed.
+Which settings, why, and how the passes share the cores and are cut off the network:
+CONTRIBUTING.md, "The nbval matrix". The exit status is 1 when any pass failed.
 """
 
 from __future__ import annotations

@@ -1,97 +1,88 @@
 """Run a command with the network cut off: a new network namespace where only loopback is up.
 
-    python tools/offline.py --check        # isolate this process, then check that it is isolated
+    python tools/offline.py --check        # check that a command run here would be isolated
     python tools/offline.py -- CMD [ARG..] # run CMD (and everything it starts) without a network
 
-Loopback stays up because a Jupyter kernel talks to nbval over 127.0.0.1. As root the process
-only needs a new network namespace; as another user it also makes a user namespace that maps
-its own user id to itself (where the kernel allows unprivileged user namespaces). Nothing else
-is needed: no `unshare` or `ip` program, only Linux and the Python standard library.
+The namespace is made by util-linux's `unshare` (`--net`; as a user other than root also
+`--map-root-user`: a user namespace, where that user is root, which Linux allows without
+privileges where unprivileged user namespaces are enabled). Loopback is brought up inside it,
+because a Jupyter kernel talks to nbval over 127.0.0.1: by iproute2's `ip link set lo up`, or,
+where there is no `ip` (Debian's container images, CI's among them, have util-linux but not
+iproute2), by the same request made from Python (`--loopback-up`, one ioctl).
 
 Exit status: 3 when the namespace cannot be made (the reason is the last line on stderr), 1 when
---check finds that the process can still reach the network, else that of CMD (0 for --check).
+--check finds that a command inside can still reach the network, else that of CMD (0 for
+--check).
 """
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import os
+import shlex
+import shutil
 import socket
 import struct
+import subprocess
 import sys
 
-CLONE_NEWNET = 0x40000000
-CLONE_NEWUSER = 0x10000000
-SIOCGIFFLAGS = 0x8913
-SIOCSIFFLAGS = 0x8914
-IFF_UP = 0x1
-#: struct ifreq on Linux: a 16-byte name, then a 24-byte union whose first field is the flags.
-IFREQ = "16sH22x"
 #: A host that must be unreachable once isolated (a package registry the machines may reach).
 PROBE_HOST = ("pypi.org", 443)
 UNAVAILABLE = 3
+#: The ioctls that `ip link set lo up` makes, and struct ifreq: a 16-byte interface name, then a
+#: 24-byte union whose first field is the flags.
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP, IFREQ = 0x8913, 0x8914, 0x1, "16sH22x"
+#: A command that does nothing and is always there: the try before the real command.
+NOTHING = (sys.executable, "-c", "")
 
 
 class IsolationUnavailable(RuntimeError):
     """The network namespace cannot be made here; the message says why."""
 
 
-def _unshare(flags: int) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(ctypes.c_int(flags)) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code))
+def prefix() -> tuple[list[str], str]:
+    """The words that run a command in a new network namespace with loopback up, and a name
+    for the kind of namespace. Raises IsolationUnavailable (with the reason) where the system
+    refuses one: a try with a command that does nothing shows it before a real one runs."""
+    if not sys.platform.startswith("linux"):
+        raise IsolationUnavailable(f"network namespaces need Linux, this is {sys.platform}")
+    if shutil.which("unshare") is None:
+        raise IsolationUnavailable("no unshare program on the PATH; install util-linux")
+    root = os.geteuid() == 0
+    unshare = ["unshare", "--net"] if root else ["unshare", "--net", "--map-root-user"]
+    how = "network namespace" if root else "user and network namespace"
+    made = subprocess.run([*unshare, *NOTHING], capture_output=True, text=True)
+    if made.returncode != 0:
+        said = made.stderr.strip() or f"exit status {made.returncode}"
+        if root:
+            raise IsolationUnavailable(
+                f"unshare --net refused as root ({said}); in a container, give it "
+                "CAP_SYS_ADMIN and CAP_NET_ADMIN (docker run --cap-add or --privileged)"
+            )
+        raise IsolationUnavailable(
+            f"not root, and unprivileged user namespaces are refused ({said}); run as root, "
+            "or allow them (sysctl kernel.unprivileged_userns_clone=1, or "
+            "kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu)"
+        )
+    if shutil.which("ip"):
+        loopback_up = "ip link set lo up"
+    else:
+        loopback_up = shlex.join([sys.executable, os.path.abspath(__file__), "--loopback-up"])
+    # sh brings loopback up, then becomes the command ("$@").
+    words = [*unshare, "sh", "-c", f'{loopback_up} && exec "$@"', "tools/offline.py"]
+    up = subprocess.run([*words, *NOTHING], capture_output=True, text=True)
+    if up.returncode != 0:
+        said = up.stderr.strip() or f"exit status {up.returncode}"
+        raise IsolationUnavailable(f"loopback cannot be brought up in the namespace ({said})")
+    return words, how
 
 
-def _write(path: str, text: str) -> None:
-    with open(path, "w", encoding="ascii") as handle:
-        handle.write(text)
-
-
-def _loopback_up() -> None:
+def loopback_up() -> None:
+    """Bring loopback up (where there is no `ip` program): read its flags, add IFF_UP."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         request = struct.pack(IFREQ, b"lo", 0)
         _, flags = struct.unpack(IFREQ, fcntl.ioctl(sock, SIOCGIFFLAGS, request))
         fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack(IFREQ, b"lo", flags | IFF_UP))
-
-
-def isolate() -> str:
-    """Move this process into a new network namespace with loopback up; return how.
-
-    Raises IsolationUnavailable (with the reason) when the system does not allow it.
-    """
-    if not sys.platform.startswith("linux"):
-        raise IsolationUnavailable(f"network namespaces need Linux, this is {sys.platform}")
-    uid, gid = os.geteuid(), os.getegid()
-    try:
-        _unshare(CLONE_NEWNET)
-        how = "network namespace"
-    except (OSError, AttributeError) as as_is:
-        if uid == 0:
-            raise IsolationUnavailable(
-                f"unshare(CLONE_NEWNET) refused as root ({as_is}); in a container, give it "
-                "CAP_SYS_ADMIN and CAP_NET_ADMIN (docker run --cap-add or --privileged)"
-            ) from as_is
-        try:
-            _unshare(CLONE_NEWUSER | CLONE_NEWNET)
-            _write("/proc/self/setgroups", "deny")
-            _write("/proc/self/uid_map", f"{uid} {uid} 1")
-            _write("/proc/self/gid_map", f"{gid} {gid} 1")
-        except OSError as err:
-            raise IsolationUnavailable(
-                f"not root, and unprivileged user namespaces are refused ({err}); run as "
-                "root, or allow them (sysctl kernel.unprivileged_userns_clone=1, or "
-                "kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu)"
-            ) from err
-        how = "user and network namespace"
-    try:
-        _loopback_up()
-    except OSError as err:
-        raise IsolationUnavailable(
-            f"loopback cannot be brought up in the namespace ({err})"
-        ) from err
-    return how
 
 
 def problems() -> list[str]:
@@ -116,27 +107,34 @@ def problems() -> list[str]:
 
 
 def main(argv: list[str]) -> int:
+    if argv == ["--loopback-up"]:  # run inside the namespace where there is no `ip`
+        loopback_up()
+        return 0
+    if argv == ["--problems"]:  # run by --check, inside the namespace
+        found = problems()
+        for problem in found:
+            print(problem)
+        return 1 if found else 0
     if argv[:1] not in (["--check"], ["--"]) or argv == ["--"]:
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2
     try:
-        how = isolate()
+        words, how = prefix()
     except IsolationUnavailable as err:
         print(f"tools/offline.py: {err}", file=sys.stderr)
         return UNAVAILABLE
     if argv[0] == "--check":
-        found = problems()
+        inside = [sys.executable, os.path.abspath(__file__), "--problems"]
+        done = subprocess.run([*words, *inside], capture_output=True, text=True)
+        found = done.stdout.splitlines() + done.stderr.splitlines()
         for problem in found:
             print(f"tools/offline.py: isolation incomplete: {problem}", file=sys.stderr)
-        if not found:
+        if done.returncode == 0 and not found:
             print(f"isolated ({how}): only loopback works, {PROBE_HOST[0]} is unreachable")
-        return 1 if found else 0
-    command = argv[1:]
-    try:
-        os.execvp(command[0], command)
-    except OSError as err:
-        print(f"tools/offline.py: cannot run {command[0]}: {err}", file=sys.stderr)
-        return 127
+            return 0
+        return 1
+    command = [*words, *argv[1:]]
+    os.execvp(command[0], command)  # sh reports a command it cannot run (exit status 127)
 
 
 if __name__ == "__main__":

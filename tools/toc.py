@@ -3,9 +3,10 @@
     python tools/toc.py notebooks      # the notebooks, in reading order, one path a line
     python tools/toc.py files          # every page (notebooks and Markdown), in reading order
 
-The toc is parsed as YAML (so a trailing comment or a quoted name is read as Jupyter Book reads
-it), and every entry must resolve to a file: a name that is neither a notebook nor a page, or an
-entry this reader does not understand, is an error (exit status 2), never a page dropped in
+The toc is parsed by sphinx-external-toc, the parser Jupyter Book itself builds with, so it is
+read exactly as the book reads it. What this adds is a check the build makes only later: every
+entry must be one existing file, so a name that is neither a notebook nor a page (or a glob,
+which would list whatever is on disk) is an error, exit status 2, never a page dropped in
 silence. Paths are printed relative to the current directory when they lie under it.
 """
 
@@ -14,28 +15,26 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
+from sphinx_external_toc.api import Document, SiteMap
+from sphinx_external_toc.parsing import MalformedError, parse_toc_yaml
 
 #: The repository root, and the toc there (this file lives in tools/).
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TOC = ROOT / "_toc.yml"
-#: The source suffixes Jupyter Book 1 resolves a toc name to, in the order it tries them.
+#: The source suffixes Jupyter Book 1 resolves a toc name to.
 SUFFIXES = (".ipynb", ".md", ".rst")
-#: Keys of a toc entry that hold more entries (jb-book parts/chapters/sections, and the
-#: sphinx-external-toc spelling subtrees/entries).
-NESTED = ("parts", "chapters", "sections", "subtrees", "entries")
 
 
 class TocError(ValueError):
-    """The toc names something that is not a file, or has an entry this reader cannot follow."""
+    """The toc cannot be parsed, or names something that is not exactly one file."""
 
 
-def _resolve(toc: Path, name: object) -> Path:
-    if not isinstance(name, str) or not name.strip():
-        raise TocError(f"{toc}: a file entry must be a non-empty name, got {name!r}")
-    base = toc.parent / name.strip()
+def _resolve(toc: Path, name: str) -> Path:
+    base = toc.parent / name
     if base.suffix in SUFFIXES:
         candidates = [base]
     else:
@@ -50,38 +49,28 @@ def _resolve(toc: Path, name: object) -> Path:
     return found[0]
 
 
-def _walk(toc: Path, node: object, out: list[Path]) -> None:
-    if isinstance(node, list):
-        for item in node:
-            _walk(toc, item, out)
-        return
-    if not isinstance(node, dict):
-        raise TocError(f"{toc}: expected a mapping or a list in the toc, got {node!r}")
-    if "glob" in node:
-        raise TocError(f"{toc}: glob entries ({node['glob']!r}) are not supported; list the files")
-    if "file" in node:
-        out.append(_resolve(toc, node["file"]))
-    elif "url" not in node and not any(key in node for key in NESTED):
-        raise TocError(f"{toc}: an entry with neither file, url nor nested entries: {node!r}")
-    for key in NESTED:
-        if key in node:
-            _walk(toc, node[key], out)
+def _reading_order(site_map: SiteMap, document: Document) -> Iterator[str]:
+    """A document's name, then its subtrees' documents depth first: the order of the pages."""
+    yield document.docname
+    for tree in document.subtrees:
+        if tree.globs():
+            raise TocError(f"glob entries ({', '.join(tree.globs())}) are not supported")
+        for name in tree.files():
+            yield from _reading_order(site_map, site_map[name])
 
 
 def files(toc: Path | str = DEFAULT_TOC) -> list[Path]:
     """Every page the toc lists (its root first), in reading order, as paths beside the toc.
 
-    Raises TocError when an entry does not resolve to exactly one existing file.
+    Raises TocError when the toc is malformed or an entry is not exactly one existing file.
     """
     toc = Path(toc)
-    data = yaml.safe_load(toc.read_text(encoding="utf8"))
-    if not isinstance(data, dict) or "root" not in data:
-        raise TocError(f"{toc}: not a Jupyter Book toc (no 'root' key)")
-    out = [_resolve(toc, data["root"])]
-    for key in NESTED:
-        if key in data:
-            _walk(toc, data[key], out)
-    return out
+    try:
+        site_map = parse_toc_yaml(toc)
+        names = list(_reading_order(site_map, site_map.root))
+    except (MalformedError, yaml.YAMLError, TocError) as err:
+        raise TocError(f"{toc}: {err}") from err
+    return [_resolve(toc, name) for name in names]
 
 
 def notebooks(toc: Path | str = DEFAULT_TOC) -> list[Path]:
@@ -106,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         paths = notebooks(args.toc) if args.what == "notebooks" else files(args.toc)
-    except (OSError, yaml.YAMLError, TocError) as err:
+    except (OSError, TocError) as err:
         print(f"tools/toc.py: error: {err}", file=sys.stderr)
         return 2
     if not paths:
