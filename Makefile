@@ -36,8 +36,8 @@ export PYTHONHASHSEED := 0
 # The book's tensors are tiny: one thread is faster, and steady when the machine is busy.
 export OMP_NUM_THREADS := 1
 
-.PHONY: help setup book book-student books test lint pytest nbval browser notebooks sync lab bench \
-	clean
+.PHONY: help setup book book-student books test lint pytest nbval browser browser-book \
+	browser-student notebooks sync lab bench clean
 
 help:
 	@echo "make book          set up .venv and build the HTML book into _build/html"
@@ -103,9 +103,19 @@ browser: $(STAMP)
 	      "no browser, reason above"; exit 0; \
 	  fi; exit 1; }; \
 	echo "Browser tests with $$browser"; \
-	CHROMIUM="$$browser" $(PY) -m pytest -q -p no:cacheprovider tests/test_browser.py \
-	  tests/test_jupyterlab.py -m browser; \
+	$(MAKE) --no-print-directory -j2 --output-sync=target CHROMIUM="$$browser" \
+	  browser-book browser-student; \
 	echo "Screenshots of every page at 1280 and 390 px are in _build/screenshots/"
+
+# The browser tests in two halves, one per core (chromium renders one page at a time): the book's
+# pages, and the student edition's pages with the JupyterLab test. Run through `make browser`,
+# which finds the browser first.
+BROWSER_TESTS := $(PY) -m pytest -q -p no:cacheprovider -m browser
+browser-book:
+	CHROMIUM="$(CHROMIUM)" $(BROWSER_TESTS) tests/test_browser.py -k "not student"
+browser-student:
+	CHROMIUM="$(CHROMIUM)" $(BROWSER_TESTS) tests/test_browser.py tests/test_jupyterlab.py \
+	  -k "student or jupyterlab"
 
 # The two builds are single-threaded (Sphinx), so they run side by side, each log kept whole.
 books:
