@@ -342,6 +342,7 @@ ANSWER_AND_SUMMARY = """() => {
 #: Every image in the article: its address, shown width and natural width.
 IMAGES = """() => Array.from(document.querySelectorAll("article.bd-article img")).map((i) => ({
   src: i.currentSrc || i.src, shown: i.getBoundingClientRect().width, natural: i.naturalWidth,
+  link: (i.closest("a") || {}).href || "",
 }))"""
 
 #: How many lines the title takes.
@@ -375,6 +376,10 @@ def check_figures(page, docname):
         assert found, (
             f"{docname}: figure {name} records no smallest text; store chapter figures with "
             f"`make notebooks` (tools/figure_fonts.py)"
+        )
+        assert image["link"] == image["src"], (
+            f"{docname}: figure {name} does not open at full size when tapped "
+            f"(_static/figures.js links every figure image to itself)"
         )
         natural, points, dpi = found
         px = on_screen(natural, points, dpi, image["shown"])
