@@ -1,11 +1,13 @@
-"""normlab.hooks.record on small torch modules and on a tiny Hugging Face BertModel."""
+"""normlab.hooks.record on small torch modules and on a tiny Hugging Face BertModel, and
+parameter_sets, which groups the recorded calls of a recurrent network by the parameters they
+used."""
 
 import pytest
 import torch
 from torch import nn
 
 from normlab import normalize
-from normlab.hooks import Call, Recording, matching_modules, record
+from normlab.hooks import Call, Recording, matching_modules, parameter_sets, record
 
 
 class Residual(nn.Module):
@@ -196,3 +198,69 @@ def test_a_module_called_with_keyword_tensors_only():
         _ = call.input
     with pytest.raises(TypeError, match=r"read \.kwargs\['hidden_states'\]"):
         _ = call.input
+
+
+N_RNN, T_RNN, D_RNN = 2, 4, 3  # [N, T, D] of the recurrent networks below
+
+
+class SharedNormRNN(nn.Module):
+    """h_t = tanh(LayerNorm(h_{t-1} + x_t)) with one LayerNorm for all steps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(D_RNN)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [N, T, D]
+        h = torch.zeros(x.shape[0], D_RNN)  # [N, D]
+        for t in range(x.shape[1]):
+            h = torch.tanh(self.norm(h + x[:, t]))  # [N, D]
+        return h
+
+
+class PerStepNormRNN(SharedNormRNN):
+    """The same with a LayerNorm of its own at every step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.norms = nn.ModuleList(nn.LayerNorm(D_RNN) for _ in range(T_RNN))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.zeros(x.shape[0], D_RNN)  # [N, D]
+        for t in range(x.shape[1]):
+            h = torch.tanh(self.norms[t](h + x[:, t]))  # [N, D]
+        return h
+
+
+def recorded(model: nn.Module) -> Recording:
+    with record(model, nn.LayerNorm) as calls:
+        model(torch.randn(N_RNN, T_RNN, D_RNN))
+    return calls
+
+
+def test_parameter_sets_group_the_steps_by_storage():
+    assert parameter_sets(recorded(SharedNormRNN())) == [[0, 1, 2, 3]]
+    assert parameter_sets(recorded(PerStepNormRNN())) == [[0], [1], [2], [3]]
+
+
+def test_equal_values_in_other_storage_are_another_set():
+    model = PerStepNormRNN()  # every LayerNorm starts at weight 1, bias 0: equal, not shared
+    assert all(torch.equal(m.weight, model.norms[0].weight) for m in model.norms)
+    assert len(parameter_sets(recorded(model))) == T_RNN
+
+
+def test_a_module_without_parameters_belongs_to_no_set():
+    model = nn.Sequential(nn.LayerNorm(D_RNN, elementwise_affine=False))
+    with record(model, nn.LayerNorm) as calls:
+        model(torch.randn(N_RNN, D_RNN))
+    assert parameter_sets(calls) == []
+
+
+def test_parameter_sets_bad_calls():
+    calls = recorded(SharedNormRNN())
+    assert parameter_sets(list(calls)) == parameter_sets(calls)  # a list of Calls will do
+    with pytest.raises(TypeError, match="calls must be a Recording"):
+        parameter_sets(calls[0])
+    with pytest.raises(ValueError, match="calls must hold at least one Call"):
+        parameter_sets([])
+    with pytest.raises(TypeError, match=r"calls\[1\] must be a normlab.hooks.Call"):
+        parameter_sets([calls[0], "step"])

@@ -11,8 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 #: The reader-facing modules, one concern each; the book's build tools live in tools/.
 MODULES = {
-    "checks", "figures", "hooks", "normalize", "probe", "residual", "speed", "spmd", "tables",
-    "unroll",
+    "checks", "figures", "hooks", "normalize", "probe", "speed", "spmd", "tables",
 }  # fmt: skip
 
 

@@ -26,7 +26,21 @@ def test_layer_norm_last_two_dims_and_description():
     r = probe(nn.LayerNorm([3, 4]), TEXT)
     assert r.reduced_dims == (1, 2)
     assert str(r) == "mean and variance over (T, D): one pair per N element, 2 in all"
-    assert r.describe(("b", "t", "d")).startswith("mean and variance over (t, d)")
+    named = probe(nn.LayerNorm([3, 4]), TEXT, names=("b", "t", "d"))
+    assert str(named).startswith("mean and variance over (t, d)")
+
+
+def test_the_one_description_is_str_which_print_shows(capsys):
+    r = probe(nn.GroupNorm(2, 4), IMAGE)
+    print(r)
+    assert capsys.readouterr().out == str(r) + "\n"
+    assert str(r) == (
+        "mean and variance over (C in groups of 2, H, W): "
+        "one pair per (N, C group) position, 4 in all"
+    )
+    assert f"{r}" == str(r)
+    for other in ("describe", "description"):  # one way to say it, not three
+        assert not hasattr(r, other)
 
 
 def test_default_names_follow_the_book_notation():

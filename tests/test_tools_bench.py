@@ -1,6 +1,7 @@
-"""tools/bench.py (`make bench`): the formula it times, the check that stops a wrong method, the
-headline it reports; and the Triton kernel it uses on a GPU, run by Triton's CPU interpreter
-where Triton is installed. The timings themselves are never tested."""
+"""tools/bench.py (`make bench`): the machine it records, the formula it times, the check that
+stops a wrong method, the queries and headline it reports; and the Triton kernel it uses on a
+GPU, run by Triton's CPU interpreter where Triton is installed. The timings themselves are never
+tested."""
 
 import importlib.util
 import os
@@ -140,3 +141,22 @@ def test_axes_section_checks_every_channels_first_version_and_records_each_metho
     assert len(names) == 10 and all(r["percent_of_copy"] > 0 for r in records)
     assert all(isinstance(r["noise"], bool) for r in records)
     assert {r["threads"] for r in records} == {1}
+
+
+def test_machine_names_what_a_timing_depends_on():
+    info = bench.machine()
+    assert {"cpu", "cores", "torch_cpu_capability", "torch", "python"} <= info.keys()
+    assert info["cores"] >= 1 and info["torch"] == torch.__version__
+
+
+def test_caches_names_each_level_and_machine_records_them():
+    found = bench.caches()
+    assert all(name.startswith("L") and size for name, size in found.items())
+    if found:  # Linux describes its caches; elsewhere both stay silent
+        assert bench.machine()["caches"].startswith(next(iter(found)))
+
+
+def test_select_and_percents_of_query_the_rows_of_one_method():
+    rows = _result()
+    assert len(bench.select(rows, "own", "preallocated", dtype="float32")) == 2
+    assert bench.percents_of(rows, "copy", "preallocated", dtype="float32") == [80.0, 100.0]

@@ -38,6 +38,7 @@ import argparse
 import functools
 import json
 import os
+import platform
 import shutil
 import sys
 import time
@@ -54,7 +55,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch.utils import benchmark  # noqa: E402
 
-from normlab.speed import machine, plot_bandwidth  # noqa: E402
+from normlab.figures import plot_bandwidth  # noqa: E402
 from tools import chapter_code  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,6 +67,52 @@ DS = (64, 256, 1024, 4096, 16384)
 SIZES = {"small": 1 << 20, "large": 1 << 24}
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 EPS = 1e-5
+
+
+def caches(cpu: int = 0) -> dict[str, str]:
+    """The caches of processor ``cpu`` as Linux describes them: ``{"L2": "1024K", ...}``.
+
+    Read from ``/sys/devices/system/cpu/cpu*/cache``; a cache that several processors share says
+    which (``"32768K, shared by CPUs 0-1"``). Empty where the system does not say (not Linux).
+    """
+    found: dict[str, str] = {}
+    for index in sorted(Path(f"/sys/devices/system/cpu/cpu{cpu}/cache").glob("index*")):
+        try:
+            level, kind, size, shared = (
+                (index / f).read_text().strip()
+                for f in ("level", "type", "size", "shared_cpu_list")
+            )
+        except OSError:
+            continue
+        name = f"L{level}" + {"Data": "d", "Instruction": "i"}.get(kind, "")
+        found[name] = size if shared == str(cpu) else f"{size}, shared by CPUs {shared}"
+    return found
+
+
+def machine() -> dict[str, Any]:
+    """What a timing was measured on: processor, cores, caches, torch's CPU kernels, versions."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        model = names[0] if names else model
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    info: dict[str, Any] = {
+        "cpu": model,
+        "architecture": platform.machine(),
+        "cores": cores,
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "system": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+    }
+    if found := caches():
+        info["caches"] = ", ".join(f"{name} {size}" for name, size in found.items())
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
 
 
 def formula(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -282,6 +329,20 @@ def _threads(n: int) -> str:
 def _setting(r: dict) -> str:
     where = "" if r["device"] == "cpu" else f"{r['device']}, "
     return f"{where}{r['dtype']}, {r['size']}, D = {r['D']}, {_threads(r['threads'])}"
+
+
+def select(rows: list[dict], method: str, alloc: str, **where: Any) -> list[dict]:
+    """The rows of one method and allocation whose fields equal ``where`` (``dtype="float32"``)."""
+    return [
+        r
+        for r in rows
+        if (r["method"], r["alloc"]) == (method, alloc) and all(r[k] == v for k, v in where.items())
+    ]
+
+
+def percents_of(rows: list[dict], method: str, alloc: str, **where: Any) -> list[float]:
+    """The ``percent_of_copy`` of ``select(rows, method, alloc, **where)``, lowest first."""
+    return sorted(r["percent_of_copy"] for r in select(rows, method, alloc, **where))
 
 
 def versus_native(rows: list[dict], alloc: str) -> dict[tuple, float]:

@@ -1,12 +1,14 @@
-"""Load the code cells a chapter tags, so tools and tests run the very code the reader reads.
+"""Load the code cells of a chapter that carry one tag as a module: the book keeps one copy.
 
     from tools import chapter_code
-    kernels = chapter_code.load("notebooks/08_speed.ipynb", tag="kernel")
+    kernels = chapter_code.load(8, "kernel")   # or "08_speed", or the notebook's path
     kernels.layer_norm(x, weight, bias)
 
-Chapter 8 writes its LayerNorm kernels in the notebook, where the reader learns them; `make
-bench` times them and `tests/test_speed_kernels.py` checks them. Both load them from here
-rather than from a copy, so what is benchmarked and tested is what the chapter shows.
+This is the book's form of d2l's ``#@save``: when the code a chapter teaches is also what a tool
+runs or a test checks, it stays in the chapter, in code cells tagged with a name the chapter
+chooses, and everything else loads it from there. The cells are the one copy, so what is tested
+or benchmarked is what the reader reads. Chapter 8 tags its LayerNorm kernels ``kernel``; `make
+bench` times them and `tests/test_speed_kernels.py` checks them.
 """
 
 from __future__ import annotations
@@ -19,38 +21,68 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
 
 
-def source(notebook: str | Path, tag: str) -> str:
-    """The code cells of ``notebook`` tagged ``tag``, in order, joined into one module's text.
+def notebook(chapter: int | str | Path) -> Path:
+    """The notebook of ``chapter``: its number (``8``), its name (``"08_speed"``) or a path.
+
+    Numbers and names are looked up in ``NOTEBOOKS``; a relative path is taken from the
+    repository root.
 
     Raises:
-        FileNotFoundError: ``notebook`` does not exist.
-        LookupError: no code cell carries ``tag``.
+        FileNotFoundError: no such chapter, naming what was asked for.
     """
-    path = Path(notebook)
-    if not path.is_absolute():
+    if isinstance(chapter, int):
+        found = sorted(NOTEBOOKS.glob(f"{chapter:02d}_*.ipynb"))
+        if len(found) != 1:
+            raise FileNotFoundError(
+                f"chapter {chapter} must be one notebook {chapter:02d}_*.ipynb in {NOTEBOOKS}, "
+                f"found {[p.name for p in found]}"
+            )
+        return found[0]
+    path = Path(chapter)
+    if path.suffix != ".ipynb" and len(path.parts) == 1:
+        path = NOTEBOOKS / f"{path.name}.ipynb"  # a chapter's name, "08_speed"
+    elif not path.is_absolute():
         path = ROOT / path
     if not path.is_file():
-        raise FileNotFoundError(f"notebook must be an existing .ipynb file, got {str(notebook)!r}")
+        raise FileNotFoundError(
+            f"chapter must name an existing notebook, got {str(chapter)!r} ({path} is no file)"
+        )
+    return path
+
+
+def source(chapter: int | str | Path, tag: str) -> str:
+    """The code cells of ``chapter`` tagged ``tag``, in notebook order, as one module's text.
+
+    Raises:
+        FileNotFoundError: no such chapter.
+        LookupError: no code cell of the chapter carries ``tag``; the message names both.
+    """
+    path = notebook(chapter)
     nb = nbformat.read(path, as_version=4)
     cells = [
         c.source for c in nb.cells if c.cell_type == "code" and tag in c.metadata.get("tags", [])
     ]
     if not cells:
-        raise LookupError(f"no code cell of {path.name} is tagged {tag!r}; tag the cells to load")
+        raise LookupError(
+            f"chapter {path.stem} has no code cell tagged {tag!r}; tag the cells to load"
+        )
     return "\n\n".join(cells) + "\n"
 
 
-def load(notebook: str | Path, tag: str) -> types.ModuleType:
-    """Execute the cells of ``notebook`` tagged ``tag`` as a module and return it.
+def load(chapter: int | str | Path, tag: str) -> types.ModuleType:
+    """Run the cells of ``chapter`` tagged ``tag``, in order, in one new module, and return it.
 
-    The module is named after the notebook and tag (``chapter_08_speed_kernel``) and registered
-    in ``sys.modules``; tracebacks show the cells' lines.
+    The cells share the module's namespace, as they share the kernel's in the notebook. The
+    module is named after the chapter and tag (``chapter_08_speed_kernel``) and registered in
+    ``sys.modules``, so classes and pickles can find it; tracebacks show the cells' lines.
     """
-    text = source(notebook, tag)
-    name = f"chapter_{Path(notebook).stem}_{tag}"
-    filename = f"<{Path(notebook).name} cells tagged {tag}>"
+    path = notebook(chapter)
+    text = source(path, tag)
+    name = f"chapter_{path.stem}_{tag}"
+    filename = f"<{path.name} cells tagged {tag}>"
     linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
     module = types.ModuleType(name)
     module.__file__ = filename

@@ -3,14 +3,17 @@
 - ``normalize(x, dims, eps, unbiased=...)``: the one formula all normalization layers share.
 - ``probe(fn, shape)``: which elements share statistics under ``fn``, found by experiment.
 - ``draw_groups(result)`` / ``draw_panels(results)``: figures drawn from probe results.
-- ``normlab.hooks.record(model, match)``: what a model's submodules receive and return.
+- ``normlab.hooks.record(model, match)``: what a model's submodules receive and return;
+  ``parameter_sets(calls)``: which recorded calls used the same parameter tensors.
 - ``normlab.tables.format_table(header, rows)``: plain-text tables for notebook outputs.
-- ``normlab.unroll.draw_unrolled(calls)``: a recurrent network unrolled over its time steps,
-  drawn from its recorded calls (chapter 3).
-- ``normlab.residual.draw_residual_block(calls, prefix)``: a Transformer layer's residual path,
-  post-LN or pre-LN, drawn from the order of its hooked calls (chapters 4 and 5).
+- ``normlab.figures.draw_unrolled(calls)``: a recurrent network unrolled over its time steps,
+  drawn from its recorded calls (chapter 3); ``draw_split(shape, dim)``: ``[N, T, D]`` cut
+  between processes (chapter 9).
+- ``normlab.figures.draw_residual_block(blocks)``: a Transformer layer's residual path,
+  post-LN or pre-LN, drawn from the blocks a chapter names and checks (chapters 4 and 5).
 - ``normlab.speed.traffic(fn, *args)``: the bytes each operation of ``fn`` reads and writes;
-  ``plot_bandwidth(result)``: a stored ``make bench`` run (chapter 8).
+  ``stored_run()``: the book's stored ``make bench`` run, which
+  ``normlab.figures.plot_bandwidth(run)`` draws (chapter 8).
 - ``normlab.spmd.run(fn, *args, world_size=2)``: ``fn`` in several processes joined by
   ``torch.distributed`` (gloo), with deadlines and clean errors (chapter 9).
 

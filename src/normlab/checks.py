@@ -1,4 +1,4 @@
-"""Argument checks shared by the helpers.
+"""Check the arguments of normlab's instruments, raising errors that name the argument.
 
 Every check raises an error that names the argument, says what was expected and shows what came
 in, so that a reader who passes the wrong thing learns what the right thing is.

@@ -12,6 +12,16 @@ per call, in the order the calls return (so a block comes after the submodules i
 
 The hooks are removed when the block ends, also when it raises. Tensors are detached and cloned
 when recorded, so later in-place operations cannot change what was seen.
+
+A recurrent network calls one submodule once per time step. ``parameter_sets`` reads a
+recording for the parameters its calls used, by storage: one set for a layer shared by every
+step, one set per step for separate layers::
+
+    with record(rnn, nn.LayerNorm) as calls:
+        rnn(x)                                     # x: [N, T, E]
+    parameter_sets(calls)                          # [[0, 1, ..., T - 1]]: one set, every step
+
+(``normlab.figures.draw_unrolled`` draws such a recording as the unrolled chain.)
 """
 
 from __future__ import annotations
@@ -277,3 +287,41 @@ def record(model: nn.Module, match: Match) -> Iterator[Recording]:
     finally:
         for handle in handles:
             handle.remove()
+
+
+def parameter_sets(calls: Sequence[Call]) -> list[list[int]]:
+    """Group the calls (indices ``0 .. len(calls) - 1``) by the parameter tensors they used.
+
+    Two calls use the same set when their modules hold the same parameters by name and by
+    storage (equal ``data_ptr()``): the same numbers in memory, not merely equal values. Calls
+    of a module without parameters belong to no set.
+
+    Args:
+        calls: a ``Recording`` from ``record``, or a list of its ``Call``s.
+
+    Returns:
+        One list of call indices per set, in order of first use; e.g. ``[[0, 1, 2]]`` when one
+        module served three steps, ``[[0], [1], [2]]`` for three separate modules.
+
+    Raises:
+        TypeError, ValueError: ``calls`` is not a non-empty sequence of ``Call`` objects.
+    """
+    if isinstance(calls, (str, bytes)) or not isinstance(calls, Sequence):
+        raise TypeError(
+            f"calls must be a Recording from normlab.hooks.record or a list of Call objects, "
+            f"got {type(calls).__name__}"
+        )
+    if not calls:
+        raise ValueError(
+            "calls must hold at least one Call, got none (was the model called inside the "
+            "record block?)"
+        )
+    groups: dict[tuple, list[int]] = {}
+    for i, call in enumerate(calls):
+        if not isinstance(call, Call):
+            raise TypeError(f"calls[{i}] must be a normlab.hooks.Call, got {type(call).__name__}")
+        # one (name, storage) pair per parameter: the key of the set this call used
+        key = tuple((name, p.data_ptr()) for name, p in call.module.named_parameters())
+        if key:
+            groups.setdefault(key, []).append(i)
+    return list(groups.values())

@@ -1,4 +1,4 @@
-"""The one formula every normalization layer in this book shares."""
+"""Normalize a tensor over chosen axes: the one formula every normalization layer shares."""
 
 from __future__ import annotations
 

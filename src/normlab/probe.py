@@ -51,7 +51,7 @@ class ProbeResult:
 
     Attributes:
         shape: the probed shape ``(s0, s1, ...)``.
-        names: one name per axis, used by ``description``.
+        names: one name per axis, used by ``str(result)``.
         reduced_dims: sorted axes along which *all* positions share statistics.
         group_size: per axis, how many positions along it share one set of statistics: 1 for an
             independent axis, ``shape[a]`` for a reduced one, in between for a grouped axis (such
@@ -66,7 +66,9 @@ class ProbeResult:
             ``((0, 1, 2), (3, 4, 5))`` for GroupNorm(2, 6)'s channel axis, or ``((0, 2), (1, 3))``
             for a grouping that is not in consecutive blocks.
 
-    Two results are equal when shape, names, statistics and groups are.
+    ``str(result)``, which ``print(result)`` shows, says in one sentence what is shared over
+    which axes, with ``names``. Two results are equal when shape, names, statistics and groups
+    are.
     """
 
     shape: tuple[int, ...]
@@ -111,9 +113,9 @@ class ProbeResult:
             c == tuple(range(k * g, (k + 1) * g)) for k, c in enumerate(self.axis_groups[axis])
         )
 
-    def describe(self, names: tuple[str, ...] | None = None) -> str:
-        """A sentence saying what is shared over which axes, with ``names`` for the axes."""
-        names = self.names if names is None else check_names(names, len(self.shape))
+    def __str__(self) -> str:
+        """One sentence: which statistics are shared over which axes, and how many sets."""
+        names = self.names
         if self.statistics == "none":
             return (
                 "no statistics shared: every element is shifted and scaled on its own, "
@@ -138,14 +140,6 @@ class ProbeResult:
         else:
             where = f"one {unit} per ({', '.join(per)}) position, {self.n_groups} in all"
         return f"{self.statistics} over ({', '.join(over)}): {where}"
-
-    @property
-    def description(self) -> str:
-        """``describe()`` with the names given to ``probe``."""
-        return self.describe()
-
-    def __str__(self) -> str:
-        return self.description
 
     def __repr__(self) -> str:
         return (

@@ -1,7 +1,8 @@
-"""Plain-text tables for notebook outputs: aligned columns, no dependency beyond Python.
+"""Format rows as an aligned plain-text table, for a notebook to print.
 
 A table printed as text survives every place a notebook is read (Jupyter, Colab, the HTML book)
-and is compared exactly by nbval, so a table of results is checked like any other output.
+and is compared exactly by nbval, so a table of results is checked like any other output. It
+needs nothing beyond Python.
 """
 
 from __future__ import annotations
