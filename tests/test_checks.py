@@ -51,3 +51,17 @@ def test_check_names_defaults_follow_the_notation_table():
         check_names(("a", "a"), 2)
     with pytest.raises(TypeError, match="tuple of strings"):
         check_names("ab", 2)
+
+
+# --- Issue 23: bools are ints to Python, but never axes or sizes. -------------------------------
+
+
+@pytest.mark.parametrize("dims", [(True,), [2, False]])
+def test_check_dims_refuses_bools_inside_the_tuple(dims):
+    with pytest.raises(TypeError, match=r"dims must contain ints, got bool (True|False)"):
+        check_dims(dims, 3)
+
+
+def test_check_shape_refuses_bools_as_sizes():
+    with pytest.raises(TypeError, match=r"shape must contain ints, got bool True"):
+        check_shape((2, True))

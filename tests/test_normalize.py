@@ -153,3 +153,19 @@ def test_bad_eps_and_unbiased_on_single_elements():
         normalize(torch.randn(2, 3), -1, eps=-1.0)
     with pytest.raises(ValueError, match="at least 2 elements"):
         normalize(torch.randn(2, 1), -1, unbiased=True)
+
+
+# --- Issue 23: the unbiased count, from both sides. ---------------------------------------------
+
+
+def test_unbiased_counts_the_elements_of_every_reduced_axis():
+    x = rand((3, 1), 0)  # one group of 3 elements, spread over both axes
+    expected = (x - x.mean()) / x.std()  # torch.std divides by n - 1 = 2
+    torch.testing.assert_close(normalize(x, (0, 1), eps=0.0, unbiased=True), expected)
+    # Two elements over two axes are enough (variance (1 + 1) / 1); one element is not.
+    pair = torch.tensor([[1.0], [3.0]])
+    torch.testing.assert_close(
+        normalize(pair, (0, 1), eps=0.0, unbiased=True), torch.tensor([[-0.5], [0.5]]) * 2**0.5
+    )
+    with pytest.raises(ValueError, match=r"dims=\(0, 1\) of shape \[1, 1\] gives groups of 1"):
+        normalize(torch.ones(1, 1), (0, 1), unbiased=True)

@@ -351,3 +351,115 @@ def test_global_rng_is_untouched():
     torch.manual_seed(123)
     probe(nn.LayerNorm(4), TEXT)
     torch.testing.assert_close(torch.rand(3), expected)
+
+
+# --- Issue 23: each error path on its own, each threshold from both sides. ---------------------
+# Each test below reaches exactly one branch of probe, with an input that reaches no other, so
+# that a bug in that branch (a dropped condition, a constant changed tenfold) fails it.
+
+
+def coupled_rows(strength):
+    """[2, 4] float64 -> [2, 4]: LayerNorm over D, plus a bounded coupling of each element to the
+    one in the other row. Outputs stay near 10, and moving an input from -far to +far moves its
+    partner's output by 2 * strength: a relative change of about strength / 5."""
+
+    def fn(x):
+        return F.layer_norm(x, (4,)) + 10 + strength * torch.tanh(x.flip(0))
+
+    return fn
+
+
+@pytest.mark.parametrize(
+    "strength, seen",
+    [(2e-5, True), (2.5e-6, False)],  # relative changes 3.5e-6..4.7e-6, and 4.4e-7..5.8e-7
+    ids=["above-a-millionth", "below-a-millionth"],
+)
+def test_a_dependence_counts_when_it_moves_the_output_by_more_than_a_millionth(strength, seen):
+    fn = coupled_rows(strength)
+    if seen:  # read across rows, so each row's group overlaps the other row's elements
+        with pytest.raises(NotANormalizationError, match="groups overlap"):
+            probe(fn, (2, 4), dtype=torch.float64)
+    else:  # rounding-sized changes are not dependencies: this is LayerNorm over D
+        r = probe(fn, (2, 4), dtype=torch.float64)
+        assert (r.reduced_dims, r.statistics) == ((1,), "mean and variance")
+
+
+def test_a_star_is_refused_as_overlapping_groups_naming_the_centre():
+    def star(x):  # [2, 2] flat: element 0 reads 1 and 2, which read only 0; 3 is on its own
+        v = x.reshape(-1)
+        y = torch.stack([v[0] - (v[1] + v[2]) / 2, v[1] - v[0], v[2] - v[0], 2 * v[3]])
+        return y.reshape(x.shape)
+
+    # The dependencies are symmetric and nothing outside {0, 1, 2} is read by its members: only
+    # the check that every member reads every other member can refuse it.
+    with pytest.raises(NotANormalizationError) as info:
+        probe(star, (2, 2))
+    assert str(info.value).startswith(
+        "groups overlap: the elements at (N=0, D=1) and (N=1, D=0) both depend on the one at "
+        "(N=0, D=0), but not on each other"
+    )
+
+
+def test_a_window_of_three_on_three_features_is_refused_as_overlapping_groups():
+    def window(x):  # [2, 3]: each feature centred on the mean of itself and its neighbours
+        pooled = F.avg_pool1d(x.reshape(-1, 1, 3), 3, 1, 1, count_include_pad=False)
+        return x - pooled.reshape(x.shape)
+
+    # Element 0 and its neighbour 1 read each other (a clique), but 1 also reads 2: only the
+    # check for elements read from outside the group can refuse it at element 0.
+    with pytest.raises(NotANormalizationError) as info:
+        probe(window, (2, 3))
+    assert str(info.value).startswith(
+        "groups overlap: the elements at (N=0, D=0) and (N=0, D=2) both depend on the one at "
+        "(N=0, D=1), but not on each other"
+    )
+
+
+def test_groups_whose_classes_overlap_along_an_axis_are_refused():
+    def pairs(v):  # [4] -> [4]: elements (0, 1) and (2, 3) normalized as pairs
+        return normalize(v.reshape(2, 2), -1).reshape(4)
+
+    def shifted(x):  # [2, 4]: row 0 pairs D (0, 1) (2, 3); row 1 pairs (1, 2) (3, 0)
+        return torch.stack([pairs(x[0]), pairs(x[1].roll(-1)).roll(1)])
+
+    # Disjoint cliques of one size and blocks of the axes, but along D the classes {0, 1} and
+    # {0, 3} share position 0: there is no one split of D to describe.
+    with pytest.raises(NotANormalizationError) as info:
+        probe(shifted, (2, 4))
+    assert str(info.value).startswith(
+        "along axis 1 (D) the groups of shared statistics do not split the positions into "
+        "separate classes: position 0 is in a group spanning positions [0, 1] and in one "
+        "spanning [0, 3]"
+    )
+
+
+@pytest.mark.parametrize(
+    "eps, accepted",
+    [(1.5e-2, True), (2.5e-2, False)],  # misfits 1.6e-3 and 2.6e-3 against a tolerance of 2e-3
+)
+def test_an_eps_misfit_below_the_tolerance_is_accepted_and_one_above_is_not(eps, accepted):
+    layer = nn.LayerNorm(4, eps=eps)
+    if accepted:
+        assert probe(layer, TEXT).statistics == "mean and variance"
+    else:
+        with pytest.raises(
+            NotANormalizationError, match=r"misfit 2\.6e-03\) .* \(tolerance 2e-03\)"
+        ):
+            probe(layer, TEXT)
+
+
+@pytest.mark.parametrize(
+    "bend, accepted",
+    [(8e-4, True), (1.5e-3, False)],  # misfits 1.4e-3 and 2.5e-3 against a tolerance of 2e-3
+)
+def test_a_per_element_map_within_the_tolerance_of_affine_is_accepted(bend, accepted):
+    def nearly_affine(x):  # nothing shared; a fixed shift and scale, bent by bend * x^2
+        return 2 * x + 1 + bend * x**2
+
+    if accepted:
+        assert probe(nearly_affine, TEXT, dtype=torch.float64).statistics == "none"
+    else:
+        with pytest.raises(
+            NotANormalizationError, match=r"not affine in its input: misfit 2\.5e-03"
+        ):
+            probe(nearly_affine, TEXT, dtype=torch.float64)
