@@ -42,3 +42,35 @@ def test_stored_run_is_the_books_make_bench_run():
     assert {"method", "alloc", "dtype", "size", "D", "threads", "percent_of_copy"} <= set(
         run["rows"][0]
     )
+
+
+# --- Issue 23: a view is told by its storage, wherever in it the view starts. -------------------
+
+
+def test_views_at_an_offset_move_nothing():
+    x = torch.randn(4, 8)  # 128 bytes; rows 1..3 start 32 bytes into the storage
+    ops = traffic(lambda t: t.narrow(0, 1, 3).permute(1, 0), x)
+    assert ops == [OpTraffic("narrow", 0, 0), OpTraffic("permute", 0, 0)]
+    assert traffic(lambda t: t.unbind(0), x) == [OpTraffic("unbind", 0, 0)]
+    # A copy of the offset view is counted: its 96 bytes read and written.
+    ops = traffic(lambda t: t.narrow(0, 1, 3).permute(1, 0).contiguous(), x)
+    assert ops[-1] == OpTraffic("contiguous", 96, 96)
+
+
+def test_indexing_is_a_view_not_a_write():
+    """``t[1:]`` is a view: nothing moves (``__getitem__`` ends in an underscore, but is no
+    in-place method); ``x += 1`` and ``x[0] = 0`` write into ``x``."""
+    x = torch.randn(4, 8)  # 128 bytes
+    assert [(o.op, o.read, o.written) for o in traffic(lambda t: t[1:].permute(1, 0), x)] == [
+        ("__getitem__", 0, 0),
+        ("permute", 0, 0),
+    ]
+
+    def add_one(t):
+        t += 1
+
+    def set_row(t):
+        t[0] = 0
+
+    assert [(o.read, o.written) for o in traffic(add_one, x.clone())] == [(128, 128)]
+    assert [o.written for o in traffic(set_row, x.clone())] == [128]

@@ -49,13 +49,30 @@ class _Recorder(TorchFunctionMode):
         shared = {t.untyped_storage().data_ptr() for t in ins}
         if targets:  # out=: it reads its inputs and writes into the given tensors
             self.ops.append(OpTraffic(name, _nbytes(ins), _nbytes(targets)))
-        elif name.endswith("_"):  # in place (copy_, add_): it writes its first argument
+        elif _in_place(name):  # copy_, add_, x += y, x[i] = y: it writes its first argument
             self.ops.append(OpTraffic(name, _nbytes(ins), _nbytes(ins[:1])))
         elif outs and all(t.untyped_storage().data_ptr() in shared for t in outs):
             self.ops.append(OpTraffic(name, 0, 0))  # a view of its input: nothing moves
         else:
             self.ops.append(OpTraffic(name, _nbytes(ins), _nbytes(outs)))
         return out
+
+
+#: Python's operators that write into their left operand (``x += y``, ``x[i] = y``).
+IN_PLACE_OPERATORS = {
+    f"__i{op}__"
+    for op in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul")
+    + ("and", "or", "xor", "lshift", "rshift")
+} | {"__setitem__"}
+
+
+def _in_place(name: str) -> bool:
+    """Whether the torch function ``name`` writes into its first argument: a method named with
+    a trailing underscore (``add_``), or an in-place operator. ``__getitem__`` also ends in an
+    underscore, and is a view or a copy, never a write."""
+    if name.startswith("__"):
+        return name in IN_PLACE_OPERATORS
+    return name.endswith("_")
 
 
 def traffic(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> list[OpTraffic]:
