@@ -384,34 +384,35 @@ def test_a_dependence_counts_when_it_moves_the_output_by_more_than_a_millionth(s
         assert (r.reduced_dims, r.statistics) == ((1,), "mean and variance")
 
 
-def test_a_star_is_refused_as_overlapping_groups_naming_the_centre():
-    def star(x):  # [2, 2] flat: element 0 reads 1 and 2, which read only 0; 3 is on its own
-        v = x.reshape(-1)
-        y = torch.stack([v[0] - (v[1] + v[2]) / 2, v[1] - v[0], v[2] - v[0], 2 * v[3]])
-        return y.reshape(x.shape)
+def star(x):  # [2, 2] flat: element 0 reads 1 and 2, which read only 0; 3 is on its own
+    v = x.reshape(-1)
+    y = torch.stack([v[0] - (v[1] + v[2]) / 2, v[1] - v[0], v[2] - v[0], 2 * v[3]])
+    return y.reshape(x.shape)
 
-    # The dependencies are symmetric and nothing outside {0, 1, 2} is read by its members: only
-    # the check that every member reads every other member can refuse it.
+
+def window(x):  # [2, 3]: each feature centred on the mean of itself and its neighbours
+    pooled = F.avg_pool1d(x.reshape(-1, 1, 3), 3, 1, 1, count_include_pad=False)
+    return x - pooled.reshape(x.shape)
+
+
+@pytest.mark.parametrize(
+    "fn, shape, pair, centre",
+    [
+        # Symmetric, and nothing outside {0, 1, 2} is read by its members: only the check that
+        # every member reads every other member can refuse it.
+        (star, (2, 2), "(N=0, D=1) and (N=1, D=0)", "(N=0, D=0)"),
+        # 0 and 1 read each other (a clique), but 1 also reads 2: only the check for elements
+        # read from outside the group can refuse it at element 0.
+        (window, (2, 3), "(N=0, D=0) and (N=0, D=2)", "(N=0, D=1)"),
+    ],
+    ids=["star, only the missing-member check", "window, only the outside-reader check"],
+)
+def test_overlapping_groups_are_refused_naming_the_centre(fn, shape, pair, centre):
     with pytest.raises(NotANormalizationError) as info:
-        probe(star, (2, 2))
+        probe(fn, shape)
     assert str(info.value).startswith(
-        "groups overlap: the elements at (N=0, D=1) and (N=1, D=0) both depend on the one at "
-        "(N=0, D=0), but not on each other"
-    )
-
-
-def test_a_window_of_three_on_three_features_is_refused_as_overlapping_groups():
-    def window(x):  # [2, 3]: each feature centred on the mean of itself and its neighbours
-        pooled = F.avg_pool1d(x.reshape(-1, 1, 3), 3, 1, 1, count_include_pad=False)
-        return x - pooled.reshape(x.shape)
-
-    # Element 0 and its neighbour 1 read each other (a clique), but 1 also reads 2: only the
-    # check for elements read from outside the group can refuse it at element 0.
-    with pytest.raises(NotANormalizationError) as info:
-        probe(window, (2, 3))
-    assert str(info.value).startswith(
-        "groups overlap: the elements at (N=0, D=0) and (N=0, D=2) both depend on the one at "
-        "(N=0, D=1), but not on each other"
+        f"groups overlap: the elements at {pair} both depend on the one at {centre}, "
+        "but not on each other"
     )
 
 
