@@ -59,10 +59,12 @@ def temporary_files() -> set[str]:
 
 
 @pytest.fixture
-def no_leftovers():
+def no_leftovers(tmp_path, monkeypatch):
     """Fail a test that leaves a child process, a socket or a temporary file behind. Spawning
     starts multiprocessing's resource tracker, one helper per Python process that ends with
-    it: it is not a worker."""
+    it: it is not a worker. The test gets a temporary folder of its own, so that other
+    programs' launches (a notebook beside the tests) are not counted."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     before = children(), sockets(), temporary_files()
     yield
     tracker = multiprocessing.resource_tracker._resource_tracker._pid
@@ -309,6 +311,7 @@ def test_spawn_refuses_a_function_it_cannot_import():
     ],
 )
 def test_argument_errors_name_the_argument(kwargs, error, message):
+    kwargs = dict(kwargs)  # a copy: pytest hands every run of the test the same dict
     fn = kwargs.pop("fn", add_ranks)
     with pytest.raises(error, match=message):
         spmd.run(fn, **kwargs)

@@ -215,17 +215,22 @@ def _worker(
         dist.init_process_group(
             "gloo", store=store, rank=rank, world_size=world_size, timeout=waits
         )
+        # Every rank has connected before any runs fn: a rank that ran fn and left the group
+        # would break the connection a slower rank is still making.
+        dist.barrier()
         _write(folder, rank, "started", True)
         started = True
         result = fn(rank, world_size, *args)
-        dist.destroy_process_group()
-        try:
-            _write(folder, rank, "result", result)
+        try:  # before leaving the group: this failure comes first, not the others' it causes
+            payload = pickle.dumps(result)
         except (pickle.PicklingError, TypeError, AttributeError) as error:
             raise TypeError(
                 f"fn's result must be picklable (tensors, numbers, tuples, dicts of them), "
                 f"got {type(result).__name__}: {error}"
             ) from error
+        dist.barrier()  # no rank leaves the group while another may still use it
+        dist.destroy_process_group()
+        _write(folder, rank, "result", payload, pickled=True)
     except BaseException as error:  # KeyboardInterrupt and SystemExit included
         # When, on one clock for the whole machine: a failure makes the other ranks fail a
         # moment later, and the launcher blames the first.
@@ -286,12 +291,12 @@ def _stop(processes: list[multiprocessing.process.BaseProcess]) -> None:
             process.join()
 
 
-def _write(folder: str, rank: int, kind: str, value: Any) -> None:
-    """Store ``value`` as ``folder/<rank>.<kind>``, whole or not at all (a worker may be
-    killed while it writes)."""
+def _write(folder: str, rank: int, kind: str, value: Any, pickled: bool = False) -> None:
+    """Store ``value`` (or, when ``pickled``, the bytes of an already pickled value) as
+    ``folder/<rank>.<kind>``, whole or not at all (a worker may be killed while it writes)."""
     path = os.path.join(folder, f"{rank}.{kind}")
     with open(path + ".part", "wb") as file:
-        pickle.dump(value, file)
+        file.write(value if pickled else pickle.dumps(value))
     os.replace(path + ".part", path)
 
 
