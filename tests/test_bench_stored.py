@@ -136,3 +136,57 @@ def test_the_channels_first_kernel_ran_over_twice_as_fast_as_every_other_normali
 def test_no_other_normalization_ran_faster_than_x_clone_on_the_large_tensors(threads):
     clone = max(percents_of(ROWS, "copy", "allocating", threads=threads, **LARGE))
     assert all(axes(n, threads) <= clone for n in OTHER_NORMS)
+
+
+# ---- Why a second thread does not double the speed (sec-speed-threads) ----
+DS = sorted({r["D"] for r in ROWS})
+ONE, TWO = THREADS
+
+
+def ms_per_16mi(method, size, D, threads):
+    """The float32 time of ``method`` (preallocated) in ms per 16 Mi numbers, as printed."""
+    (r,) = select(ROWS, method, "preallocated", dtype="float32", size=size, D=D, threads=threads)
+    return r["seconds"] * 2**24 / (r["R"] * r["D"]) * 1e3
+
+
+def gain(method, size, D):
+    return ms_per_16mi(method, size, D, ONE) / ms_per_16mi(method, size, D, TWO)
+
+
+def test_a_second_thread_made_a_plain_copy_of_the_large_tensors_more_than_twice_as_fast():
+    assert all(gain("copy", "large", D) > 2 for D in DS)
+
+
+def test_at_two_threads_our_kernel_moved_far_fewer_bytes_per_second_than_the_copy():
+    def gbps(method, D):
+        return 8 * 2**24 / (ms_per_16mi(method, "large", D, TWO) / 1e3) / 1e9
+
+    assert max(gbps("own", D) for D in DS) < 0.7 * min(gbps("copy", D) for D in DS)
+
+
+def test_the_caches_hold_the_small_tensors_where_our_kernel_took_over_1_5x_a_copys_time():
+    for D in DS:
+        small_copy = ms_per_16mi("copy", "small", D, ONE)
+        assert ms_per_16mi("copy", "large", D, ONE) > 1.5 * small_copy
+        assert ms_per_16mi("own", "small", D, ONE) > 1.5 * small_copy
+
+
+def test_at_two_threads_the_work_took_longer_than_memory_and_more_so_than_at_one():
+    def work_over_memory(D, t):
+        return ms_per_16mi("own", "small", D, t) / ms_per_16mi("copy", "large", D, t)
+
+    assert all(work_over_memory(D, TWO) > 1 for D in DS)
+    assert all(work_over_memory(D, ONE) < work_over_memory(D, TWO) for D in DS)
+
+
+def test_a_second_thread_sped_the_work_less_than_twice_and_our_kernel_less_than_the_copy():
+    assert all(gain("own", "small", D) < 2 for D in DS)
+    assert all(gain("own", "large", D) < gain("copy", "large", D) for D in DS)
+
+
+def test_every_stored_tensor_splits_into_two_equal_halves_of_rows():
+    assert all(r["R"] % 2 == 0 for r in RUN["rows"])
+
+
+def test_even_the_copy_of_the_small_tensors_gained_at_most_2_0_times():
+    assert all(gain("copy", "small", D) < 2.05 for D in DS)

@@ -160,3 +160,52 @@ def test_select_and_percents_of_query_the_rows_of_one_method():
     rows = _result()
     assert len(bench.select(rows, "own", "preallocated", dtype="float32")) == 2
     assert bench.percents_of(rows, "copy", "preallocated", dtype="float32") == [80.0, 100.0]
+
+
+def test_cpu_count_reads_a_linux_cpu_list():
+    assert bench.cpu_count("0") == 1
+    assert bench.cpu_count("0-1\n") == 2
+    assert bench.cpu_count("0-3,8,10-11") == 7
+
+
+def _fake_sys(root, siblings, cache_levels):
+    """A /sys/devices/system/cpu with cpu0's thread siblings and caches
+    [(level, type, size, shared_cpu_list), ...]."""
+    (root / "cpu0" / "topology").mkdir(parents=True)
+    (root / "cpu0" / "topology" / "thread_siblings_list").write_text(siblings + "\n")
+    for i, fields in enumerate(cache_levels):
+        index = root / "cpu0" / "cache" / f"index{i}"
+        index.mkdir(parents=True)
+        for name, value in zip(("level", "type", "size", "shared_cpu_list"), fields, strict=True):
+            (index / name).write_text(f"{value}\n")
+    return root
+
+
+def test_threads_per_core_and_caches_read_a_hyperthreaded_machine(tmp_path):
+    root = _fake_sys(
+        tmp_path,
+        "0,8",
+        [
+            ("1", "Data", "48K", "0,8"),
+            ("2", "Unified", "2048K", "0,8"),
+            ("3", "Unified", "105M", "0-15"),
+        ],
+    )
+    assert bench.threads_per_core(root=root) == 2
+    assert bench.caches(root=root) == {
+        "L1d": "48K, shared by CPUs 0,8",
+        "L2": "2048K, shared by CPUs 0,8",
+        "L3": "105M, shared by CPUs 0-15",
+    }
+
+
+def test_topology_is_absent_where_the_system_does_not_describe_it(tmp_path):
+    assert bench.threads_per_core(root=tmp_path) is None
+    assert bench.caches(root=tmp_path) == {}
+
+
+def test_machine_records_the_threads_per_core_where_linux_says(tmp_path):
+    root = _fake_sys(tmp_path, "0", [("2", "Unified", "1024K", "0")])
+    info = bench.machine(root=root)
+    assert info["threads per core"] == 1 and info["caches"] == "L2 1024K"
+    assert not {"threads per core", "caches"} & bench.machine(root=tmp_path / "absent").keys()

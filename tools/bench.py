@@ -69,14 +69,28 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 EPS = 1e-5
 
 
-def caches(cpu: int = 0) -> dict[str, str]:
+#: Where Linux describes its processors: ``cpu0/cache/index*`` and ``cpu0/topology``.
+SYS_CPU = Path("/sys/devices/system/cpu")
+
+
+def cpu_count(cpu_list: str) -> int:
+    """How many processors a Linux CPU list names: ``"0-3,8"`` -> 5."""
+    n = 0
+    for part in cpu_list.strip().split(","):
+        first, _, last = part.partition("-")
+        n += int(last or first) - int(first) + 1
+    return n
+
+
+def caches(cpu: int = 0, root: Path = SYS_CPU) -> dict[str, str]:
     """The caches of processor ``cpu`` as Linux describes them: ``{"L2": "1024K", ...}``.
 
-    Read from ``/sys/devices/system/cpu/cpu*/cache``; a cache that several processors share says
-    which (``"32768K, shared by CPUs 0-1"``). Empty where the system does not say (not Linux).
+    Read from ``/sys/devices/system/cpu/cpu*/cache`` (``root``); a cache that several processors
+    share says which (``"32768K, shared by CPUs 0-1"``). Empty where the system does not say (not
+    Linux).
     """
     found: dict[str, str] = {}
-    for index in sorted(Path(f"/sys/devices/system/cpu/cpu{cpu}/cache").glob("index*")):
+    for index in sorted((root / f"cpu{cpu}" / "cache").glob("index*")):
         try:
             level, kind, size, shared = (
                 (index / f).read_text().strip()
@@ -89,8 +103,25 @@ def caches(cpu: int = 0) -> dict[str, str]:
     return found
 
 
-def machine() -> dict[str, Any]:
-    """What a timing was measured on: processor, cores, caches, torch's CPU kernels, versions."""
+def threads_per_core(cpu: int = 0, root: Path = SYS_CPU) -> int | None:
+    """How many processors share the core of processor ``cpu`` (2 with hyperthreading), from
+    its ``topology/thread_siblings_list``; ``None`` where the system does not say (not Linux).
+
+    A virtual machine reports the topology its host chooses to show: one thread per core there
+    does not prove that its processors are separate physical cores.
+    """
+    try:
+        return cpu_count((root / f"cpu{cpu}" / "topology" / "thread_siblings_list").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def machine(root: Path = SYS_CPU) -> dict[str, Any]:
+    """What a timing was measured on: processor, cores, threads per core, caches, torch's CPU
+    kernels, versions (chapter 8 reads the topology to explain what a second thread gains).
+
+    ``root`` is where Linux describes the processors (``/sys/devices/system/cpu``).
+    """
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -108,7 +139,9 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "torch": torch.__version__,
     }
-    if found := caches():
+    if (siblings := threads_per_core(root=root)) is not None:
+        info["threads per core"] = siblings
+    if found := caches(root=root):
         info["caches"] = ", ".join(f"{name} {size}" for name, size in found.items())
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
