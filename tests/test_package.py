@@ -34,6 +34,7 @@ def test_pip_install_gives_every_module_and_no_build_tool(tmp_path, normlab_sour
     assert installed == MODULES, f"the package holds {sorted(installed)}"
     # Chapter 8 reads the stored benchmark from the installed package (in Colab too).
     assert (site / "normlab" / "data" / "bench-cpu.json").is_file()
+    assert (site / "normlab" / "data" / "warmup.json").is_file()  # chapter 5's stored run
     code = (
         f"import sys; sys.path.insert(0, {str(site)!r}); import importlib, normlab; "
         f"assert normlab.__file__.startswith({str(site)!r}), normlab.__file__; "
