@@ -229,12 +229,17 @@ def _matches(module: nn.Module, item: type | str) -> bool:
 
 
 def _snapshot(obj: Any) -> Any:
-    """A detached clone of every tensor in ``obj`` (recursing into tuples, lists and dicts)."""
+    """A detached clone of every tensor in ``obj`` (recursing into tuples, lists and dicts), the
+    containers' own types kept (a named tuple, or ``torch.return_types.max``, keeps its fields)."""
     if isinstance(obj, torch.Tensor):
         return obj.detach().clone()
     if isinstance(obj, tuple):
         items = [_snapshot(o) for o in obj]
-        return type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)
+        if hasattr(obj, "_fields"):  # a namedtuple
+            return type(obj)(*items)
+        if type(obj) is not tuple:  # a struct sequence, such as torch.return_types.max
+            return type(obj)(items)
+        return tuple(items)
     if isinstance(obj, list):
         return [_snapshot(o) for o in obj]
     if type(obj) is dict:
