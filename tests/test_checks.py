@@ -65,3 +65,19 @@ def test_check_dims_refuses_bools_inside_the_tuple(dims):
 def test_check_shape_refuses_bools_as_sizes():
     with pytest.raises(TypeError, match=r"shape must contain ints, got bool True"):
         check_shape((2, True))
+
+
+# --- Issue 23: defaults and the name of the argument in each message. ---------------------------
+
+
+def test_check_shape_accepts_axes_of_size_one_unless_told_otherwise():
+    assert check_shape((2, 1)) == (2, 1)
+
+
+@pytest.mark.parametrize("names", [(1, "T"), ("N", ""), ("N",)])
+def test_check_names_wants_one_non_empty_string_per_axis(names):
+    with pytest.raises(ValueError) as caught:
+        check_names(names, 2)
+    assert str(caught.value) == (
+        f"names must hold 2 non-empty strings, one per axis, got {tuple(names)!r}"
+    )

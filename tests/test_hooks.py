@@ -2,6 +2,8 @@
 parameter_sets, which groups the recorded calls of a recurrent network by the parameters they
 used."""
 
+import collections
+
 import pytest
 import torch
 from torch import nn
@@ -258,9 +260,84 @@ def test_a_module_without_parameters_belongs_to_no_set():
 def test_parameter_sets_bad_calls():
     calls = recorded(SharedNormRNN())
     assert parameter_sets(list(calls)) == parameter_sets(calls)  # a list of Calls will do
-    with pytest.raises(TypeError, match="calls must be a Recording"):
+    # each message whole: the argument, what was expected, what came in
+    with pytest.raises(TypeError) as caught:
         parameter_sets(calls[0])
-    with pytest.raises(ValueError, match="calls must hold at least one Call"):
+    assert str(caught.value) == (
+        "calls must be a Recording from normlab.hooks.record or a list of Call objects, got Call"
+    )
+    with pytest.raises(ValueError) as caught:
         parameter_sets([])
-    with pytest.raises(TypeError, match=r"calls\[1\] must be a normlab.hooks.Call"):
+    assert str(caught.value) == (
+        "calls must hold at least one Call, got none (was the model called inside the "
+        "record block?)"
+    )
+    with pytest.raises(TypeError) as caught:
         parameter_sets([calls[0], "step"])
+    assert str(caught.value) == "calls[1] must be a normlab.hooks.Call, got str"
+
+
+def test_a_call_shows_the_shapes_of_its_tensors_and_the_types_of_the_rest():
+    call = Call("gate", nn.Identity(), (torch.ones(2, 3), 0.5), {}, (torch.ones(1),))
+    assert repr(call) == "Call('gate', Identity, args=[[2, 3], 'float'], output=tuple)"
+
+
+# --- Issue 23: each error message whole; snapshots of every kind of output. -------------------
+
+
+def message(error_type, call):
+    """The message of the error ``call()`` raises."""
+    with pytest.raises(error_type) as caught:
+        call()
+    return caught.value.args[0] if error_type is KeyError else str(caught.value)
+
+
+def test_each_error_of_record_names_the_argument_and_what_came_in():
+    model = net()
+    assert message(TypeError, lambda: matching_modules(3, nn.LayerNorm)) == (
+        "model must be a torch.nn.Module, got int"
+    )
+    assert message(ValueError, lambda: matching_modules(model, [])) == (
+        "match must name at least one module class or class name, got an empty list"
+    )
+    assert message(TypeError, lambda: matching_modules(model, ("",))) == (
+        "match must be a module class (such as nn.LayerNorm), a class name (such as "
+        "'BertOutput'), or a tuple of those; got '' in match=('',)"
+    )
+    with record(model, nn.LayerNorm) as calls:
+        pass
+    assert message(KeyError, lambda: calls["1"]) == (
+        "no call of a submodule named '1' was recorded (nothing was recorded: was the model "
+        "called inside the with block?); recorded names: []"
+    )
+    with record(model, nn.LayerNorm) as calls:
+        model(torch.randn(2, 4))
+    assert message(KeyError, lambda: calls["x"]) == (
+        "no call of a submodule named 'x' was recorded; recorded names: ['1', '3']"
+    )
+    assert message(TypeError, lambda: calls[True]).endswith("got bool True")
+
+
+Pair = collections.namedtuple("Pair", "first second")
+
+
+class Outputs(nn.Module):
+    """A module whose output nests tensors in named tuples, a list and a dict."""
+
+    def forward(self, x):
+        best = torch.return_types.max((x, x.argmax(-1)))  # a struct sequence: .values, .indices
+        return best, Pair(x, -x), [x, 2 * x], {"y": x + 1, "n": 3}
+
+
+def test_snapshots_keep_named_tuples_lists_and_dicts_and_copy_their_tensors():
+    model, x = Outputs(), torch.zeros(2, 3)
+    with record(model, Outputs) as calls:
+        model(x)
+    best, pair, pieces, named = calls[0].output
+    assert type(best) is torch.return_types.max and best.values.shape == (2, 3)
+    assert type(pair) is Pair and pair.second.shape == (2, 3)
+    assert type(pieces) is list and len(pieces) == 2 and type(named) is dict
+    assert named["n"] == 3
+    x += 5  # the recorded tensors are copies, not the live ones
+    assert best.values.abs().max() == 0 and pieces[1].abs().max() == 0
+    assert named["y"].eq(1).all()

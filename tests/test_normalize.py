@@ -169,3 +169,25 @@ def test_unbiased_counts_the_elements_of_every_reduced_axis():
     )
     with pytest.raises(ValueError, match=r"dims=\(0, 1\) of shape \[1, 1\] gives groups of 1"):
         normalize(torch.ones(1, 1), (0, 1), unbiased=True)
+
+
+# --- Issue 23: each argument named in its own error, and a bool is no eps. ----------------------
+
+
+@pytest.mark.parametrize(
+    "dims, eps, error, message",
+    [
+        (
+            1.5,
+            0.0,
+            TypeError,
+            "dims must be an int or a tuple of ints (axes to reduce), got float 1.5",
+        ),
+        (-1, True, ValueError, "eps must be a non-negative number, got True"),
+        (-1, -1.0, ValueError, "eps must be a non-negative number, got -1.0"),
+    ],
+)
+def test_bad_dims_and_eps_are_named(dims, eps, error, message):
+    with pytest.raises(error) as caught:
+        normalize(torch.randn(2, 3), dims, eps=eps)
+    assert str(caught.value) == message

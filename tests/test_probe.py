@@ -1,6 +1,8 @@
 """probe() on torch's normalization layers, on look-alikes that are not normalizations, and on
 patterns that have no groups: each verdict is right, or probe raises and says why."""
 
+import re
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -68,7 +70,10 @@ def test_batch_norm_eval_shares_nothing_and_module_is_untouched():
     assert r.reduced_dims == ()
     assert r.group_size == (1, 1, 1, 1)
     assert r.n_groups == 2 * 4 * 3 * 3
-    assert str(r).startswith("no statistics shared")
+    assert str(r) == (
+        "no statistics shared: every element is shifted and scaled on its own, by numbers "
+        "that do not depend on the input (as BatchNorm does in eval mode)"
+    )
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 4, 4), (3, 2, 5, 2)])
@@ -464,3 +469,38 @@ def test_a_per_element_map_within_the_tolerance_of_affine_is_accepted(bend, acce
             NotANormalizationError, match=r"not affine in its input: misfit 2\.5e-03"
         ):
             probe(nearly_affine, TEXT, dtype=torch.float64)
+
+
+# --- Issue 23: each refusal's message whole, and one set for the whole tensor. -----------------
+
+
+def test_one_set_for_the_whole_tensor():
+    r = probe(lambda x: normalize(x, (0, 1, 2)), TEXT)
+    assert str(r) == "mean and variance over (N, T, D): one pair for the whole tensor"
+
+
+@pytest.mark.parametrize(
+    "fn, pattern",  # regular expressions, each matching from the message's start
+    [
+        (
+            nn.Identity(),
+            r"fn returned its input unchanged, so there is nothing to probe: it is "
+            r"not a normalization$",
+        ),
+        (
+            lambda x: torch.zeros_like(x),
+            r"fn's output does not depend on its input, so it is not a normalization$",
+        ),
+        (
+            nn.ReLU(),
+            r"fn treats every element on its own, but not as a fixed shift and scale "
+            r"\(its output is not affine in its input: misfit \S+\), so it is not a "
+            r"normalization$",
+        ),
+        (lambda x: x.tolist(), r"fn must return a tensor, got list \(for a Hugging Face"),
+    ],
+)
+def test_each_refusal_says_what_fn_did(fn, pattern):
+    with pytest.raises(NotANormalizationError) as caught:
+        probe(fn, TEXT)
+    assert re.match(pattern, str(caught.value)), str(caught.value)

@@ -32,8 +32,24 @@ def test_layer_norm_is_one_operation():
 
 
 def test_traffic_refuses_what_it_cannot_call():
-    with pytest.raises(TypeError, match="fn must be a callable"):
+    with pytest.raises(TypeError) as caught:
         traffic(torch.randn(2), 1)
+    assert str(caught.value) == "fn must be a callable that runs torch operations, got Tensor"
+
+
+def test_out_into_an_input_is_a_write_not_a_view():
+    x, y = torch.randn(4, 8), torch.randn(4, 8)  # 128 bytes each
+    expected = x + y
+    # the result shares x's storage, as a view would; out= says it was written
+    assert traffic(lambda: torch.add(x, y, out=x)) == [OpTraffic("add", 256, 128)]
+    torch.testing.assert_close(x, expected)
+
+
+def test_fn_runs_with_its_keyword_arguments_and_the_operations_with_theirs():
+    x, out = torch.randn(4, 8), torch.empty(4, 8)
+    ops = traffic(torch.mul, x, 3.0, out=out)  # keywords for fn, passed on to torch
+    assert ops == [OpTraffic("mul", 128, 128)]
+    torch.testing.assert_close(out, 3.0 * x)  # the operation really wrote into out
 
 
 def test_stored_run_is_the_books_make_bench_run():

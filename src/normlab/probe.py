@@ -217,9 +217,8 @@ def probe(
     group_size = tuple(len(classes[0]) for classes in axis_groups)
     with torch.no_grad():
         statistics = _verdict(fn, groups, dtype, gen, names)
+    # with nothing shared every group size is 1, below every axis's length (at least 2)
     reduced = tuple(a for a, g in enumerate(group_size) if g == shape[a])
-    if statistics == "none":
-        reduced = ()
     return ProbeResult(shape, names, reduced, group_size, statistics, groups, axis_groups)
 
 
@@ -412,8 +411,6 @@ def _normalized(x: torch.Tensor, groups: torch.Tensor, statistics: str) -> torch
     """``x`` normalized over ``groups`` in float64, eps = 0. Shapes: ``[*shape]`` -> ``[n]``."""
     flat, v = groups.reshape(-1), x.reshape(-1).double()  # [n], [n]
     count = torch.bincount(flat).double()  # [n_groups]
-    if statistics == "none":
-        return v
     if statistics == "root mean square":
         return v / (torch.bincount(flat, v**2) / count).sqrt()[flat]
     mean = torch.bincount(flat, v) / count  # [n_groups]
