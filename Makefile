@@ -37,7 +37,7 @@ export PYTHONHASHSEED := 0
 export OMP_NUM_THREADS := 1
 
 .PHONY: help setup book book-student books test lint pytest nbval browser browser-book \
-	browser-student notebooks sync lab bench clean
+	browser-student notebooks sync lab bench warmup mutants clean
 
 help:
 	@echo "make book          set up .venv and build the HTML book into _build/html"
@@ -51,6 +51,10 @@ help:
 	@echo "make lab           JupyterLab on notebooks/ with the book's kernel; prints the URL"
 	@echo "make bench         LayerNorm's speed against a copy on this machine (chapter 8), in a"
 	@echo "                   few minutes: _build/bench/bench.json and bench.png"
+	@echo "make warmup        post-LN and pre-LN trained with and without warm-up (chapter 5), in"
+	@echo "                   a few minutes: _build/warmup/warmup.json"
+	@echo "make mutants       mutation testing of normlab: how many small bugs the tests catch, in"
+	@echo "                   about 10 minutes: _build/mutants/report.txt"
 	@echo "make browser       only the browser tests, on the books already built"
 	@echo "make clean         remove _build (keeps .venv)"
 
@@ -127,6 +131,17 @@ test: lint pytest nbval books browser
 # (src/normlab/data/bench-cpu.json, written with `python -m tools.bench --store`).
 bench: $(STAMP)
 	OMP_NUM_THREADS=$$(nproc) $(PY) -m tools.bench
+
+# Not a test: a few minutes of training on every core. Chapter 5 plots the stored run
+# (src/normlab/data/warmup.json, written with `python -m tools.warmup --store`).
+warmup: $(STAMP)
+	$(PY) -m tools.warmup
+
+# Not a test either: mutmut changes normlab one small bug at a time and runs each module's tests
+# (tools/mutants.py; settings in pyproject.toml). mutmut is installed on first use only.
+mutants: $(STAMP)
+	$(PY) -m pip install -q --disable-pip-version-check -r tools/requirements-mutants.txt
+	$(PY) -m tools.mutants
 
 notebooks: $(STAMP)
 	$(PY) -m tools.run_notebooks $(NOTEBOOKS)
