@@ -143,6 +143,18 @@ def test_axes_section_checks_every_channels_first_version_and_records_each_metho
     assert {r["threads"] for r in records} == {1}
 
 
+def test_probe_section_records_each_goal_and_what_probe_found():
+    goals = {"nn.LayerNorm(4)": ((2, 3, 4), lambda: torch.nn.LayerNorm(4))}
+    (row,) = bench.probe_section(goals, rounds=2)
+    assert row["found"] == "mean and variance over (D): one pair per (N, T) position, 6 in all"
+    assert len(row["runs_s"]) == 2 and row["best_s"] == min(row["runs_s"]) > 0
+    assert row["first_s"] == row["runs_s"][0] and row["goal_s"] == bench.PROBE_GOAL_S
+    (line,) = bench.probe_lines([row])
+    assert line.startswith("probe nn.LayerNorm(4) on [2, 3, 4]: ")
+    assert line.endswith(" s (best of 2, first " + f"{row['first_s']:.2f} s; goal under 5 s)")
+    assert set(bench.PROBE_GOALS) == {"nn.LayerNorm(768)", "nn.GroupNorm(8, 64)"}
+
+
 def test_machine_names_what_a_timing_depends_on():
     info = bench.machine()
     assert {"cpu", "cores", "torch_cpu_capability", "torch", "python"} <= info.keys()

@@ -4,6 +4,7 @@
     python -m tools.bench --quick              # a few shapes, for a smoke test (seconds)
     python -m tools.bench --out DIR            # write elsewhere
     python -m tools.bench --store              # also copy the JSON to the book's stored result
+    python -m tools.bench --probe              # only probe's goal shapes: _build/bench/probe.json
 
 Measured side by side, for row lengths D from 64 to 16384 on a small (4 MiB float32: more than a
 core's level-2 cache, within a server CPU's shared level 3) and a large (64 MiB) tensor, in
@@ -21,6 +22,11 @@ one setting taking turns for ROUNDS rounds, each keeping its best; GB/s count on
 input and one write of the output. On a machine with a CUDA GPU the rows run there too, with a
 Triton kernel (tools/bench_triton.py). This is a benchmark, not a test: nothing here asserts a
 time, only that every method computes the same numbers.
+
+Before the rows, it times `normlab.probe` on its goal shapes (issue 25: `nn.LayerNorm(768)` on
+[2, 64, 768] and `nn.GroupNorm(8, 64)` on [2, 64, 28, 28], each in under 5 s on 2 cores): the
+first call and the best of ROUNDS, printed and written to `probe.json` (`--probe` runs only
+these).
 
 The limit, "% of copy", is the best copy of the same bytes over the whole run: the copy is timed
 at the start and at the end of every round, and its best is taken over every round and every D
@@ -53,8 +59,10 @@ matplotlib.use("Agg")
 import numba  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
 from torch.utils import benchmark  # noqa: E402
 
+from normlab import probe  # noqa: E402
 from normlab.figures import plot_bandwidth  # noqa: E402
 from tools import chapter_code  # noqa: E402
 
@@ -355,6 +363,50 @@ def axes_section(shape, threads_list, min_run_time: float) -> list[dict]:
     return records
 
 
+#: probe's goal shapes (issue 25): a BERT-sized batch of tokens and a ResNet-sized batch of
+#: feature maps, each to be probed in under PROBE_GOAL_S seconds on 2 cores.
+PROBE_GOALS = {
+    "nn.LayerNorm(768)": ((2, 64, 768), lambda: nn.LayerNorm(768)),
+    "nn.GroupNorm(8, 64)": ((2, 64, 28, 28), lambda: nn.GroupNorm(8, 64)),
+}
+PROBE_GOAL_S = 5.0
+
+
+def probe_section(goals: dict = PROBE_GOALS, rounds: int = ROUNDS) -> list[dict]:
+    """``normlab.probe`` timed on each goal shape, ``rounds`` times: the first call (what a
+    reader's first probe costs, one-time costs included) and the best. probe runs its calls in one
+    thread whatever the caller's setting, which is recorded as ``threads``."""
+    rows = []
+    for call, (shape, build) in goals.items():
+        runs = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            found = probe(build(), shape)
+            runs.append(time.perf_counter() - start)
+        rows.append(
+            {
+                "call": call,
+                "shape": list(shape),
+                "found": str(found),
+                "first_s": runs[0],
+                "best_s": min(runs),
+                "runs_s": runs,
+                "goal_s": PROBE_GOAL_S,
+                "threads": torch.get_num_threads(),
+            }
+        )
+    return rows
+
+
+def probe_lines(rows: list[dict]) -> list[str]:
+    """One printed line per ``probe_section`` row."""
+    return [
+        f"probe {r['call']} on {r['shape']}: {r['best_s']:.2f} s (best of {len(r['runs_s'])}, "
+        f"first {r['first_s']:.2f} s; goal under {r['goal_s']:.0f} s)"
+        for r in rows
+    ]
+
+
 def _threads(n: int) -> str:
     return f"{n} thread" if n == 1 else f"{n} threads"
 
@@ -446,8 +498,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "_build" / "bench")
     parser.add_argument("--quick", action="store_true", help="two shapes, short timings")
     parser.add_argument("--store", action="store_true", help=f"copy the JSON to {STORED.name}")
+    parser.add_argument("--probe", action="store_true", help="only probe's goal shapes")
     args = parser.parse_args(argv)
     start = time.perf_counter()
+    probe_rows = probe_section(rounds=ROUNDS if not args.quick else 1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "probe.json").write_text(
+        json.dumps({"date": time.strftime("%Y-%m-%d"), "machine": machine(), "rows": probe_rows})
+        + "\n"
+    )
+    print("\n".join(probe_lines(probe_rows)))
+    if args.probe:
+        print(f"wrote {args.out / 'probe.json'} in {time.perf_counter() - start:.0f} s")
+        return 0
     cores = machine()["cores"]
     threads_list = sorted({1, cores})
     ds, sizes, run_time = (
@@ -479,7 +542,10 @@ def main(argv: list[str] | None = None) -> int:
             )
     for k, v in result["headline"].items():
         print(f"{k}: {v}")
-    print(f"wrote {args.out / 'bench.json'} and bench.png in {time.perf_counter() - start:.0f} s")
+    print(
+        f"wrote {args.out / 'bench.json'}, bench.png and probe.json in "
+        f"{time.perf_counter() - start:.0f} s"
+    )
     return 0
 
 

@@ -1,7 +1,8 @@
 """normlab: what a reader of "Where does LayerNorm normalize?" imports in the chapters.
 
 - ``normalize(x, dims, eps, unbiased=...)``: the one formula all normalization layers share.
-- ``probe(fn, shape)``: which elements share statistics under ``fn``, found by experiment.
+- ``probe(fn, shape)``: which elements share statistics under ``fn``, and its ``eps``, found by
+  experiment (moving whole slices, then single elements) on shapes up to ``MAX_NUMEL``.
 - ``draw_groups(result)`` / ``draw_panels(results)``: figures drawn from probe results.
 - ``normlab.hooks.record(model, match)``: what a model's submodules receive and return;
   ``parameter_sets(calls)``: which recorded calls used the same parameter tensors.
@@ -24,9 +25,10 @@ repository's ``tools/`` folder.
 
 from .figures import draw_groups, draw_panels
 from .normalize import normalize
-from .probe import MAX_NUMEL, NotANormalizationError, ProbeResult, probe
+from .probe import EPS_SHOWN, MAX_NUMEL, NotANormalizationError, ProbeResult, probe
 
 __all__ = [
+    "EPS_SHOWN",
     "MAX_NUMEL",
     "NotANormalizationError",
     "ProbeResult",
