@@ -4,7 +4,7 @@ import nbformat
 import pytest
 from nbclient.exceptions import CellExecutionError
 
-from tools.run_notebooks import execute, main
+from tools.run_notebooks import execute, main, merge_streams
 
 
 def test_execute_stores_outputs_without_timing(tmp_path, write_notebook):
@@ -42,3 +42,29 @@ def test_bad_path(tmp_path):
         execute(tmp_path / "missing.ipynb")
     with pytest.raises(FileNotFoundError, match="existing .ipynb"):
         main([str(tmp_path)])
+
+
+def test_prints_split_by_a_slow_call_are_stored_as_one_output(write_notebook):
+    code = "import sys, time\nprint('a')\nsys.stdout.flush()\ntime.sleep(0.3)\nprint('b')"
+    path = write_notebook([nbformat.v4.new_code_cell(code)])
+    execute(path)
+    (cell,) = nbformat.read(path, as_version=4).cells
+    assert [(o["name"], o["text"]) for o in cell["outputs"]] == [("stdout", "a\nb\n")]
+
+
+def test_merge_streams_joins_runs_of_one_stream_only():
+    out = nbformat.v4.new_output
+    outputs = [
+        out("stream", name="stdout", text="a\n"),
+        out("stream", name="stdout", text="b\n"),
+        out("stream", name="stderr", text="c\n"),
+        out("execute_result", data={"text/plain": "1"}, execution_count=1),
+        out("stream", name="stdout", text="d\n"),
+    ]
+    merged = merge_streams(outputs)
+    assert [(o.output_type, o.get("name"), o.get("text")) for o in merged] == [
+        ("stream", "stdout", "a\nb\n"),
+        ("stream", "stderr", "c\n"),
+        ("execute_result", None, None),
+        ("stream", "stdout", "d\n"),
+    ]
