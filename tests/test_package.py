@@ -11,7 +11,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 #: The reader-facing modules, one concern each; the book's build tools live in tools/.
 MODULES = {
-    "checks", "figures", "hooks", "normalize", "probe", "speed", "spmd", "tables",
+    "checks", "cli", "figures", "hooks", "normalize", "probe", "speed", "spmd", "survey",
+    "tables",
 }  # fmt: skip
 
 
@@ -30,8 +31,9 @@ def test_pip_install_gives_every_module_and_no_build_tool(tmp_path, normlab_sour
          "--no-build-isolation", "--target", str(site), str(normlab_source)],
         check=True, capture_output=True, text=True,
     )  # fmt: skip
-    installed = {p.stem for p in (site / "normlab").glob("*.py")} - {"__init__"}
+    installed = {p.stem for p in (site / "normlab").glob("*.py")} - {"__init__", "__main__"}
     assert installed == MODULES, f"the package holds {sorted(installed)}"
+    assert (site / "normlab" / "__main__.py").is_file()  # python -m normlab: the command
     # Chapter 8 reads the stored benchmark from the installed package (in Colab too).
     assert (site / "normlab" / "data" / "bench-cpu.json").is_file()
     assert (site / "normlab" / "data" / "warmup.json").is_file()  # chapter 5's stored run

@@ -15,6 +15,10 @@
 - ``normlab.speed.traffic(fn, *args)``: the bytes each operation of ``fn`` reads and writes;
   ``stored_run()``: the book's stored ``make bench`` run, which
   ``normlab.figures.plot_bandwidth(run)`` draws (chapter 8).
+- ``survey(model, *args, **kwargs)``: every normalization a model calls, found by behaviour: its
+  sets, statistic, eps, affine parameters, compute dtype and place in the residual stream, with
+  the book's traps flagged (chapter 10); ``normlab survey --hf vit`` from the shell
+  (``normlab.cli``).
 - ``normlab.spmd.run(fn, *args, world_size=2)``: ``fn`` in several processes joined by
   ``torch.distributed`` (gloo), with deadlines and clean errors (chapter 9).
 
@@ -26,15 +30,18 @@ repository's ``tools/`` folder.
 from .figures import draw_groups, draw_panels
 from .normalize import normalize
 from .probe import EPS_SHOWN, MAX_NUMEL, NotANormalizationError, ProbeResult, probe
+from .survey import Survey, survey
 
 __all__ = [
     "EPS_SHOWN",
     "MAX_NUMEL",
     "NotANormalizationError",
     "ProbeResult",
+    "Survey",
     "draw_groups",
     "draw_panels",
     "normalize",
     "probe",
+    "survey",
 ]
 __version__ = "0.1.0"

@@ -726,3 +726,133 @@ def draw_residual_block(
 def _subscript(i: int) -> str:
     """``i`` as subscript digits, for the stream's name (x₀, x₁, ...)."""
     return str(i).translate(str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉"))
+
+
+# ---- survey (chapter 10) ----
+
+#: The lengths ``draw_survey`` draws an axis with: independent, reduced (whole), an image's H
+#: and W (flattened into one vertical axis), and per class of a grouped axis; at most
+#: ``SURVEY_CLASSES`` classes of a grouped axis.
+SURVEY_INDEPENDENT, SURVEY_REDUCED, SURVEY_SPACE, SURVEY_CLASS, SURVEY_CLASSES = 3, 4, 2, 2, 2
+#: The axis orders ``layout`` draws as the book does (features into depth), by the names a
+#: survey gives: a channels-last image and a convolution's ``[N, C, T]`` are drawn reordered.
+SURVEY_ORDERS = {("N", "H", "W", "C"): (0, 3, 1, 2), ("N", "C", "T"): (0, 2, 1)}
+
+
+def small_like(result: ProbeResult) -> ProbeResult:
+    """A small ``ProbeResult`` with the same kind of sets as ``result``, to draw.
+
+    Each axis keeps its role and name: an independent axis is drawn ``SURVEY_INDEPENDENT``
+    long, a reduced one ``SURVEY_REDUCED`` long (an image's H and W ``SURVEY_SPACE``; each at
+    most its real length), a grouped one as ``SURVEY_CLASSES`` classes of ``SURVEY_CLASS``
+    positions (consecutive or interleaved, as the real classes are), and an axis of length 1
+    stays 1. Axes named as in ``SURVEY_ORDERS`` are reordered, so that the features go into
+    depth. Shapes: ``result.groups`` ``[*shape]`` -> ``[*small]``.
+    """
+    import dataclasses
+
+    if not isinstance(result, ProbeResult):
+        raise TypeError(
+            f"result must be a ProbeResult from normlab.probe, got {type(result).__name__}"
+        )
+    order = SURVEY_ORDERS.get(tuple(result.names), tuple(range(len(result.shape))))
+    sizes, class_of = [], []
+    for a in order:
+        s, name = result.shape[a], result.names[a]
+        if a in result.grouped_dims:
+            n = min(SURVEY_CLASSES, len(result.axis_groups[a]))
+            g = min(SURVEY_CLASS, result.group_size[a])
+            sizes.append(n * g)
+            positions = np.arange(n * g)
+            class_of.append(positions // g if result.is_consecutive(a) else positions % n)
+            continue
+        if a in result.reduced_dims:
+            size = min(s, SURVEY_SPACE if name in ("H", "W") else SURVEY_REDUCED)
+        else:
+            size = min(s, SURVEY_SPACE if name in ("H", "W") else SURVEY_INDEPENDENT)
+        sizes.append(size)
+        shared = a in result.reduced_dims or s == 1
+        class_of.append(np.zeros(size, int) if shared else np.arange(size))
+    counts = [int(c.max()) + 1 for c in class_of]
+    index = np.ravel_multi_index(np.meshgrid(*class_of, indexing="ij"), counts)  # [*small]
+    _, first, inverse = np.unique(index.reshape(-1), return_index=True, return_inverse=True)
+    rank = np.argsort(np.argsort(first))  # ids in order of first appearance (row-major)
+    groups = torch.from_numpy(rank[inverse].reshape(sizes)).long()
+    axis_groups = tuple(
+        tuple(tuple(int(p) for p in np.flatnonzero(c == k)) for k in range(int(c.max()) + 1))
+        for c in class_of
+    )
+    group_size = tuple(len(classes[0]) for classes in axis_groups)
+    undetermined = tuple(i for i, a in enumerate(order) if result.shape[a] == 1)
+    return dataclasses.replace(
+        result, shape=tuple(sizes), names=tuple(result.names[a] for a in order),
+        reduced_dims=tuple(i for i, g in enumerate(group_size) if g == sizes[i] > 1),
+        group_size=group_size, groups=groups, axis_groups=axis_groups,
+        undetermined_dims=undetermined,
+    )  # fmt: skip
+
+
+def draw_survey(report, *, ncols: int | None = None) -> Figure:
+    """Draw the kinds of sets a ``normlab.survey`` found: one panel per distinct kind of call.
+
+    A kind is one statistic over one kind of set with one set of axis names (``"mean and
+    variance over (D)"`` on ``[N, T, D]``). Its panel is the Group-Norm-style picture of
+    ``draw_groups`` at a small shape with the same kind of sets (``small_like``); each axis
+    label gives the real length of its first call and the length drawn (``D = 768, 4 drawn``),
+    and the title names the classes and how many calls.
+
+    Args:
+        report: a ``normlab.survey.Survey`` with at least one row.
+        ncols: panels per row; default as ``draw_panels``.
+
+    Returns:
+        The figure.
+    """
+    from .survey import Survey, kinds
+
+    if not isinstance(report, Survey):
+        raise TypeError(f"report must be a normlab.survey.Survey, got {type(report).__name__}")
+    if not report.rows:
+        raise ValueError(
+            f"the survey of {report.model} found no normalization call, so there is nothing to "
+            f"draw; its rejected candidates say why"
+        )
+    results, titles, relabels = [], [], []
+    for (statistic, sets, _), rows in kinds(report):
+        real = rows[0].result
+        small = small_like(real)
+        results.append(small)
+        classes = sorted({r.kind for r in rows})
+        calls = f"{len(rows)} call{'s' * (len(rows) > 1)}"
+        if statistic == "none":  # BatchNorm in eval mode: say where training normalizes
+            training = {r.sets.partition("; ")[2] for r in rows} - {""}
+            what = "stored statistics, nothing shared" + (
+                f"; {training.pop()}" if len(training) == 1 else ""
+            )
+        else:
+            what = f"{statistic} {sets}"
+        titles.append(f"{', '.join(classes)} ({calls}): {what}")
+        relabels.append(_survey_labels(real, small))
+    fig = draw_panels(results, titles, ncols=ncols)
+    for ax, mapping in zip(fig.axes, relabels, strict=True):
+        for text in ax.texts:
+            first = text.get_text().split("\n")[0]
+            if first in mapping:
+                text.set_text(text.get_text().replace(first, mapping[first], 1))
+    return fig
+
+
+def _survey_labels(real: ProbeResult, small: ProbeResult) -> dict[str, str]:
+    """Axis label drawn -> the label with the real length: ``"D = 4"`` -> ``"D = 768, 4 drawn"``."""
+    _, drawn = layout(small)
+    lengths = dict(zip(real.names, real.shape, strict=True))
+    mapping = {}
+    for label in drawn:
+        label = label.split(" (")[0]  # "H·W = 4 (H, W flattened)" -> "H·W = 4"
+        if not label:
+            continue
+        name, size = label.split(" = ")
+        true = int(np.prod([lengths[n] for n in name.split("·")]))
+        if str(true) != size:
+            mapping[label] = f"{name} = {true}, {size} drawn"
+    return mapping
