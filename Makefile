@@ -1,6 +1,7 @@
 # Two commands on a fresh clone: `make book` builds the HTML book, `make test` runs every check.
-# Both create .venv from requirements.txt first (again whenever requirements.txt or
-# pyproject.toml is newer than the last install). Nothing needs installing by hand: for the
+# Both create .venv from requirements.txt first (again whenever requirements.txt, the files of
+# requirements/ it includes or pyproject.toml is newer than the last install); `make lab`
+# installs only what a reader needs (requirements/). Nothing needs installing by hand: for the
 # browser tests `make test` uses a Chromium or Chrome it finds, or installs Debian's chromium.
 # The book's build and check tools are in tools/ (python -m tools.<tool>); see CONTRIBUTING.md.
 SHELL := /bin/bash
@@ -37,11 +38,18 @@ export PYTHONHASHSEED := 0
 export OMP_NUM_THREADS := 1
 
 .PHONY: help setup book book-student books test lint pytest nbval browser browser-book \
-	browser-student notebooks sync lab bench warmup mutants clean
+	browser-student notebooks sync lab bench warmup mutants clean student-branch fork pdf pdf-student
 
 help:
 	@echo "make book          set up .venv and build the HTML book into _build/html"
 	@echo "make book-student  build the book without solutions into $(STUDENT)/html, and check it"
+	@echo "make student-branch"
+	@echo "                   commit the student edition's sources to the branch its launch"
+	@echo "                   buttons open (student_edition in _config.yml); then git push it"
+	@echo "make fork URL=https://github.com/ORG/REPO [BRANCH=main]"
+	@echo "                   point a fork at itself: config, set-up cells, text pairs, links"
+	@echo "make pdf           build the book and print it to one PDF in _build/pdf/"
+	@echo "make pdf-student   the same for the student edition (its PDF ends in -student.pdf)"
 	@echo "make test          set up .venv; lint, pytest, strict nbval on every notebook, book"
 	@echo "                   build, student build, and every page opened in headless chromium"
 	@echo "make nbval         strict nbval on every notebook, once per CPU setting, offline"
@@ -57,18 +65,40 @@ help:
 	@echo "make mutants       mutation testing of normlab: how many small bugs the tests catch, in"
 	@echo "                   about 10 minutes: _build/mutants/report.txt"
 	@echo "make browser       only the browser tests, on the books already built"
+	@echo "make assignments   the exercises as otter-grader assignments: student notebooks,"
+	@echo "                   public tests, autograder zips, keys in _build/assignments/"
+	@echo "make grade NOTEBOOKS=folder"
+	@echo "                   grade submitted notebooks offline: _build/grades/<chapter>.csv"
 	@echo "make clean         remove _build (keeps .venv)"
 
-$(STAMP): requirements.txt pyproject.toml
+# Install the requirements files $(1) into $(VENV) (made if missing), register its kernel, and
+# touch the stamp $@.
+define install
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --no-compile \
-	  $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -r requirements.txt
+	  $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) $(addprefix -r ,$(1))
 	@# pip installs with --no-compile because it byte-compiles one file at a time; compileall
 	@# spreads the same work over every core. Files that do not compile (some packages ship
 	@# templates as .py) are skipped, as pip skips them.
 	$(PY) -m compileall -qq -j 0 $(VENV)/lib >/dev/null || true
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null
 	@touch $@
+endef
+
+# Everything: the reader's files of requirements/ (which requirements.txt includes) and the
+# book's build and test tools.
+$(STAMP): requirements.txt $(wildcard requirements/*.txt) pyproject.toml
+	$(call install,requirements.txt)
+
+# What a reader needs (`make lab`): requirements/reader.txt (chapters 1-5, 7 and 10) and the
+# files LAB_EXTRAS names (frameworks: chapters 6 and 9; kernels: chapter 8), not the build and
+# test tools; README.md gives the sizes. Its own stamp, one per choice of extras.
+LAB_EXTRAS ?= frameworks kernels
+READER := requirements/reader.txt $(LAB_EXTRAS:%=requirements/%.txt)
+empty :=
+LAB_STAMP := $(VENV)/.installed-reader$(subst $(empty) $(empty),,$(LAB_EXTRAS:%=-%))
+$(LAB_STAMP): $(READER) pyproject.toml
+	$(call install,$(READER))
 
 setup: $(STAMP)
 
@@ -84,12 +114,13 @@ book-student: $(STAMP)
 	$(BIN)/jupyter-book build $(STUDENT)/src --builder html --all -W -n --keep-going
 	rm -rf $(STUDENT)/html
 	mv $(STUDENT)/src/_build/html $(STUDENT)/html
-	$(PY) -m pytest -q -p no:cacheprovider tests/test_student_edition.py -m built
+	STUDENT_HTML=$(STUDENT)/html STUDENT_SRC=$(STUDENT)/src \
+	  $(PY) -m pytest -q -p no:cacheprovider tests/test_student_edition.py -m built
 	@echo "The student edition is in $(STUDENT)/html/index.html"
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests notebooks _ext tools
-	$(BIN)/ruff format --check src tests notebooks _ext tools
+	$(BIN)/ruff check src tests notebooks _ext tools $(wildcard grading)
+	$(BIN)/ruff format --check src tests notebooks _ext tools $(wildcard grading)
 
 # Everything but the tests of the built books (browser, built), which run after the builds.
 pytest: $(STAMP)
@@ -104,7 +135,8 @@ nbval: $(STAMP)
 browser: $(STAMP)
 	@browser=$$(CHROMIUM="$(CHROMIUM)" $(PY) -m tools.browser) || { \
 	  if [ $$? = 3 ] && [ -z "$${CI:-}" ]; then \
-	    echo "SKIPPED the browser tests (tests/test_browser.py, tests/test_jupyterlab.py):" \
+	    echo "SKIPPED the browser tests (tests/test_browser.py, tests/test_jupyterlab.py," \
+	      "tests/test_pdf.py):" \
 	      "no browser, reason above"; exit 0; \
 	  fi; exit 1; }; \
 	echo "Browser tests with $$browser"; \
@@ -113,18 +145,30 @@ browser: $(STAMP)
 	echo "Screenshots of every page at 1280 and 390 px are in _build/screenshots/"
 
 # The browser tests in two halves, one per core (chromium renders one page at a time): the book's
-# pages, and the student edition's pages with the JupyterLab test. Run through `make browser`,
-# which finds the browser first.
+# pages and its PDF, and the student edition's pages and PDF with the JupyterLab test. Run
+# through `make browser`, which finds the browser first. tests/test_pdf.py prints each PDF
+# (what `make pdf` and `make pdf-student` write) and checks it.
 BROWSER_TESTS := $(PY) -m pytest -q -p no:cacheprovider -m browser
 browser-book:
-	CHROMIUM="$(CHROMIUM)" $(BROWSER_TESTS) tests/test_browser.py -k "not student"
+	CHROMIUM="$(CHROMIUM)" $(BROWSER_TESTS) tests/test_browser.py tests/test_pdf.py -k "not student"
 browser-student:
 	CHROMIUM="$(CHROMIUM)" $(BROWSER_TESTS) tests/test_browser.py tests/test_jupyterlab.py \
+	  tests/test_pdf.py \
 	  -k "student or jupyterlab"
 
 # The two builds are single-threaded (Sphinx), so they run side by side, each log kept whole.
 books:
 	$(MAKE) --no-print-directory -j2 --output-sync=target book book-student
+
+# The PDF editions (tools/pdf.py): the book just built, printed to one PDF by the Chromium the
+# browser tests use (found, or installed, as for `make browser`), offline. `make test` prints
+# and checks both in its browser step (tests/test_pdf.py).
+pdf: book
+	browser=$$(CHROMIUM="$(CHROMIUM)" $(PY) -m tools.browser); \
+	CHROMIUM="$$browser" $(PY) -m tools.pdf book
+pdf-student: book-student
+	browser=$$(CHROMIUM="$(CHROMIUM)" $(PY) -m tools.browser); \
+	CHROMIUM="$$browser" $(PY) -m tools.pdf student
 
 test: lint pytest nbval books browser
 
@@ -152,9 +196,48 @@ sync: $(STAMP)
 	$(PY) -m tools.pairs sync
 
 # JupyterLab on the repository, opened at notebooks/, with the kernel of .venv and no calls home
-# (tools/lab.py); saving a chapter also writes its text pair. It prints the URL to open.
-lab: $(STAMP)
+# (tools/lab.py); saving a chapter also writes its text pair. It prints the URL to open. It
+# installs only what the chapters need, unless .venv has everything already (make book, make
+# test), which it then keeps up to date.
+lab: $(if $(wildcard $(STAMP)),$(STAMP),$(LAB_STAMP))
 	$(PY) -m tools.lab
+
+# The student edition as a repository of its own: the sources of make book-student, committed
+# (without touching the working tree) to the branch its launch buttons open, student_edition.branch
+# in _config.yml; `git push origin student` publishes it (.github/workflows/pages.yml does).
+student-branch: book-student
+	$(PY) -m tools.student . $(STUDENT)/src --branch
+
+# A fork in one command: every place that names the repository (config, set-up cells, text pairs,
+# links, the workflows' branch) now names URL, and `make test` stays green (tools/fork.py).
+URL ?=
+BRANCH ?=
+fork: $(STAMP)
+	$(PY) -m tools.fork "$(URL)"$(if $(BRANCH), --branch "$(BRANCH)")
+
+# Autograded exercises (CONTRIBUTING.md, "Grading"): the chapters' exercises and their grading
+# files (grading/<chapter>/<label>.py) as otter-grader assignments, and a folder of submitted
+# notebooks graded offline in .venv, no Docker (`make grade NOTEBOOKS=submissions/`;
+# GRADE_FLAGS="--time-limit 600 --cell-limit 120 --jobs 4" to change the defaults).
+# `make grade-keys` grades every chapter's key in full (a minute; make test grades them cut to
+# what their exercises need, tests/test_tools_grade.py).
+GRADE_FLAGS ?=
+.PHONY: assignments grade grade-keys
+assignments: $(STAMP)
+	$(PY) -m tools.assignments
+
+# Students' notebooks run with the network cut off (tools/offline.py, as nbval's passes), where
+# the system allows a network namespace; elsewhere the reason is printed and grading goes on.
+grade: assignments
+	@status=0; $(PY) tools/offline.py -- $(PY) -m tools.grade $(GRADE_FLAGS) $(NOTEBOOKS) \
+	  || status=$$?; \
+	if [ $$status = 3 ]; then \
+	  echo "network isolation skipped (reason above): grading with the network"; \
+	  $(PY) -m tools.grade $(GRADE_FLAGS) $(NOTEBOOKS); \
+	else exit $$status; fi
+
+grade-keys: assignments
+	$(PY) -m tools.grade $(GRADE_FLAGS) --out _build/grades-keys _build/assignments/*/solution
 
 clean:
 	rm -rf _build

@@ -22,7 +22,7 @@ import nbformat
 import pytest
 import yaml
 
-from tools import toc
+from tools import fork, setup_cell, toc
 from tools.requirements import pins
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,9 +63,11 @@ def test_binder_pins_agree_with_the_book():
 
 
 def test_config_names_one_repository_for_every_button():
+    """The URL is a GitHub repository's, the branch is the config's own (a fork may have
+    another: `make fork`), and the workflows run on that branch (tools/fork.py)."""
     repo = CONFIG["repository"]
     assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", repo["url"]), repo["url"]
-    assert repo["branch"] == "main"
+    assert fork.problems(ROOT) == []
     launch = CONFIG["launch_buttons"]
     assert launch["binderhub_url"] and launch["colab_url"], "Binder and Colab buttons must be on"
 
@@ -82,6 +84,21 @@ def test_notebook_starts_with_a_title(notebook):
     first_line = nb.cells[markdown[0]].source.splitlines()[0]
     assert re.match(r"# \S", first_line), f"{docname}: the first Markdown cell must be a # title"
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3", docname
+
+
+#: What every chapter may import without its set-up cell installing it: normlab and what it
+#: depends on (pyproject.toml), and what Jupyter itself brings.
+PREINSTALLED = {"normlab", "torch", "numpy", "matplotlib", "IPython"}
+IMPORT = re.compile(r"^\s*(?:from|import)\s+(\w+)", re.MULTILINE)
+
+
+def test_the_first_cell_installs_what_the_chapter_imports(notebook):
+    """book/teaching.md's table lists the set-up cells' extra needs; they are exactly what the
+    chapter's code (solutions included) imports beyond the preinstalled packages."""
+    docname, nb = notebook
+    code = "\n".join(c.source for c in nb.cells[1:] if c.cell_type == "code")
+    imported = set(IMPORT.findall(code)) - set(sys.stdlib_module_names) - PREINSTALLED
+    assert set(setup_cell.extra_needs(nb.cells[0].source)) == imported, docname
 
 
 def test_outputs_come_from_one_fresh_run(notebook):

@@ -6,8 +6,10 @@ token, in a temporary copy of the book's layout: ``jupytext.toml`` and chapter 1
 cleared, so nothing in the repository is touched. Headless Chromium opens the chapter, runs every
 cell from the Run menu, waits until every code cell has its execution count and the kernel is
 idle, and then checks what a reader sees: no error or stderr output except in the cell tagged
-``raises-exception``, and the probe's description among the outputs. Saving (Ctrl+S) writes the
-notebook with its outputs and, through jupytext, its text pair ``notebooks/text/01_nlp.md``.
+``raises-exception``, the probe's description among the outputs, and the chapter's MyST
+rendered by jupyterlab-myst (the answer box an admonition, no directive shown as text). Saving
+(Ctrl+S) writes the notebook with its outputs and, through jupytext, its text pair
+``notebooks/text/01_nlp.md``.
 Nothing leaves the machine: the browser may only talk to this JupyterLab, and JupyterLab runs
 with its news, update check and PyPI extension manager off (tools/lab.py). Every wait has a
 timeout, and JupyterLab is shut down through its API (killed if it does not stop).
@@ -56,6 +58,14 @@ SHOWN = """() => {
     text: cells.map((cell) => cell.querySelector(".jp-OutputArea")?.textContent || "").join("\\n"),
   };
 }"""
+#: The rendered Markdown cells (JupyterLab's renderer, or jupyterlab-myst's).
+RENDERED = ".jp-MarkdownCell .jp-RenderedMarkdown, .jp-MarkdownCell .myst"
+#: How the rendered cells show MyST: the admonitions, and the cells that show a directive as text.
+MYST = f"""() => ({{
+  admonitions: document.querySelectorAll(".jp-MarkdownCell .myst-admonition").length,
+  raw: Array.from(document.querySelectorAll({RENDERED!r})).map((e) => e.textContent)
+    .filter((text) => /[:`]{{3}}\\{{\\w/.test(text)).map((text) => text.slice(0, 80)),
+}})"""
 #: Every code cell ran, or a cell that may not raise did (Run All stops there).
 DONE = f"""(raises) => {{
   const shown = ({SHOWN})();
@@ -97,7 +107,7 @@ def book(tmp_path):
 
 @pytest.fixture
 def jupyterlab(book, tmp_path_factory):
-    """JupyterLab as ``make lab`` starts it, on the copy; yields (base URL, token)."""
+    """JupyterLab as ``make lab`` starts it, on the copy; yields (base URL, token, its log)."""
     root, _ = book
     home = tmp_path_factory.mktemp("jupyter")  # its settings, runtime files, workspaces
     for name, values in SETTINGS.items():
@@ -135,7 +145,7 @@ def jupyterlab(book, tmp_path_factory):
                 if time.monotonic() > deadline:
                     pytest.fail(f"JupyterLab did not answer in {START} s:\n{log.read_text()}")
                 time.sleep(0.2)
-        yield base, token
+        yield base, token, log
     finally:
         shutdown = urllib.request.Request(
             f"{base}api/shutdown", method="POST", headers={"Authorization": f"token {token}"}
@@ -163,7 +173,7 @@ def browser():
 def test_chapter_runs_in_jupyterlab(book, jupyterlab, browser, block_outside):
     before = git_status()
     root, raises = book
-    base, token = jupyterlab
+    base, token, log = jupyterlab
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     outside = block_outside(context, base)
     page = context.new_page()
@@ -175,6 +185,8 @@ def test_chapter_runs_in_jupyterlab(book, jupyterlab, browser, block_outside):
         page.locator(".jp-BreadCrumbs").get_by_text(CHAPTER.parent.name).wait_for()
         page.locator(".jp-DirListing-item", has_text=CHAPTER.name).dblclick()
         page.locator(".jp-StatusBar-Widget").get_by_text("Python 3 | Idle").wait_for()
+        page.locator(RENDERED).first.wait_for()
+        myst = page.evaluate(MYST)
 
         page.locator('.lm-MenuBar-itemLabel:text-is("Run")').click()
         page.locator('.lm-Menu-itemLabel:text-is("Run All Cells")').click()
@@ -199,8 +211,12 @@ def test_chapter_runs_in_jupyterlab(book, jupyterlab, browser, block_outside):
     )
     assert shown["prompts"] == [f"[{n}]:" for n in range(1, len(code) + 1)], shown["prompts"]
     assert KNOWN_LINE in shown["text"], f"{KNOWN_LINE!r} is not among the outputs"
+    # jupyterlab-myst renders the MyST: the answer box under the title is an admonition.
+    assert myst["admonitions"] and not myst["raw"], f"MyST shown as text (jupyterlab-myst?): {myst}"
     assert [c.execution_count for c in code] == list(range(1, len(code) + 1)), "not saved"
     pair = root / CHAPTER.parent / "text" / f"{CHAPTER.stem}.md"
     assert pair.is_file(), "saving in JupyterLab did not write the text pair (jupytext.toml)"
     assert not outside, f"requests that leave the machine: {outside}"
+    # The kernel's sockets are encrypted (tools/lab.py), so its log has no warning about them.
+    assert "without encryption" not in log.read_text(), log.read_text()[-2000:]
     assert git_status() <= before, f"the repository changed: {git_status() - before}"

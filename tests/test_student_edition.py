@@ -2,10 +2,13 @@
 
 Checked on the HTML (no browser needed) after both books are built; ``make book-student`` runs
 this file with ``-m built``. It reads the full book from ``BOOK_HTML`` (default
-``_build/html``) and the student edition from ``STUDENT_HTML`` (default
-``_build/student/html``). A solution is found by its fingerprints: pieces of its text that the
-rest of its chapter does not contain. Each solution must leave one in the full book (or the
-check would pass vacuously), and none in the student edition's pages or downloads.
+``_build/html``), the student edition from ``STUDENT_HTML`` (default ``_build/student/html``)
+and its sources from ``STUDENT_SRC`` (default ``_build/student/src``). A solution is found by
+its fingerprints: pieces of its text that the rest of its chapter does not contain. Each
+solution must leave one in the full book (or the check would pass vacuously), and none in the
+student edition's pages or downloads. Each exercise is plain Markdown there, with an answer
+cell after it, and the sources pass the repository's own checks (text pairs, set-up cells,
+toc, execution counts), so the student branch that holds them is a repository of its own.
 """
 
 import html.parser
@@ -15,15 +18,20 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 
-from tools import toc
-from tools.student import solution_spans, strip_solutions
+from tools import fork, pairs, setup_cell, toc
+from tools.student import ANSWER, edition_settings, solution_spans, strip_solutions
 
 pytestmark = pytest.mark.built
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = Path(os.environ.get("BOOK_HTML", ROOT / "_build" / "html"))
 STUDENT_HTML = Path(os.environ.get("STUDENT_HTML", ROOT / "_build" / "student" / "html"))
+STUDENT_SRC = Path(os.environ.get("STUDENT_SRC", ROOT / "_build" / "student" / "src"))
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf8"))
+#: An exercise as a student notebook writes it, as the HTML shows it.
+SHOWN_EXERCISE = re.compile(r"<strong>Exercise \d+\.\d+: ")
 NOTEBOOKS = [path.relative_to(ROOT).with_suffix("").as_posix() for path in toc.notebooks()]
 
 
@@ -94,6 +102,16 @@ def exercise_count(nb):
     return sum(len(pattern.findall(c.source)) for c in nb.cells if c.cell_type == "markdown")
 
 
+def student_exercises(nb):
+    """The exercise cells of a student notebook, each with the cell after it."""
+    cells = nb.cells
+    return [
+        (cell, cells[i + 1] if i + 1 < len(cells) else None)
+        for i, cell in enumerate(cells)
+        if "exercise" in cell.metadata.get("tags", [])
+    ]
+
+
 def test_student_edition_has_the_exercises_and_no_solutions():
     if not (STUDENT_HTML / "index.html").is_file():
         pytest.fail(f"no student edition in {STUDENT_HTML}: run `make book-student` first")
@@ -105,7 +123,7 @@ def test_student_edition_has_the_exercises_and_no_solutions():
             f"{docname}: a solution box in the student edition"
         )
         nb = nbformat.read(ROOT / f"{docname}.ipynb", as_version=4)
-        shown = len(re.findall(r'class="exercise[ "]', html_source))
+        shown = len(SHOWN_EXERCISE.findall(html_source))
         assert shown == exercise_count(nb), f"{docname}: {shown} exercises shown"
         text = page_text(path)
         for pieces in solutions:
@@ -116,8 +134,63 @@ def test_student_edition_has_the_exercises_and_no_solutions():
                 checked += 1
         download = nbformat.read(STUDENT_HTML / "_sources" / f"{docname}.ipynb", as_version=4)
         assert solution_spans(download, docname) == [], f"{docname}: the download has solutions"
-        assert exercise_count(download) == exercise_count(nb), f"{docname}: exercises missing"
+        found = student_exercises(download)
+        assert len(found) == exercise_count(nb), f"{docname}: exercises missing"
     assert checked, "no solution in any chapter: nothing was checked"
+
+
+def test_student_notebooks_show_each_exercise_as_markdown_with_an_answer_cell():
+    """In Jupyter or Colab, without MyST: a bold numbered title, the text with its maths and
+    citations written out, no directive or option line; then an empty answer cell."""
+    for docname in NOTEBOOKS:
+        nb = nbformat.read(STUDENT_SRC / f"{docname}.ipynb", as_version=4)
+        markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        assert "{exercise" not in markdown and "{solution" not in markdown, docname
+        found = student_exercises(nb)
+        assert found, f"{docname}: no exercise"
+        for n, (exercise, answer) in enumerate(found, start=1):
+            about = exercise.metadata["exercise"]
+            assert about["number"].endswith(f".{n}"), (docname, about)
+            title = f"**Exercise {about['number']}: {about['title']}**\n\n"
+            assert exercise.source.startswith(title), f"{docname}: {exercise.source[:80]!r}"
+            assert not re.search(r"^:\w+:|\{cite:", exercise.source, re.M), exercise.source
+            assert answer is not None and answer.cell_type == "code", f"{docname}: {about}"
+            assert answer.source == ANSWER and answer.outputs == [], f"{docname}: {about}"
+            assert answer.metadata["tags"] == ["answer"], f"{docname}: {about}"
+            assert answer.metadata["exercise"]["label"] == about["label"]
+        text = page_text(STUDENT_HTML / f"{docname}.html")
+        assert "{cite" not in text and ":label:" not in text, f"{docname}: raw MyST shown"
+
+
+def test_student_sources_are_a_repository_of_their_own():
+    """The student branch's files: the toc without the instructors' page, every notebook in
+    sync with its text pair and its set-up cell with the config, outputs that read as one
+    fresh run, and launch buttons that open the student branch, where no solution is."""
+    if not (STUDENT_SRC / "_config.yml").is_file():
+        pytest.fail(f"no student sources in {STUDENT_SRC}: run `make book-student` first")
+    settings = edition_settings(CONFIG)
+    config = yaml.safe_load((STUDENT_SRC / "_config.yml").read_text(encoding="utf8"))
+    assert config["repository"]["branch"] == settings["branch"]
+    assert fork.problems(STUDENT_SRC) == []
+    pages = toc.files(STUDENT_SRC / "_toc.yml")
+    pages = [p.relative_to(STUDENT_SRC).with_suffix("").as_posix() for p in pages]
+    for name in settings["leave_out"]:
+        assert name not in pages, f"{name} is in the student edition's toc"
+        assert not list(STUDENT_SRC.glob(f"{name}.*")), f"{name} is in the student sources"
+        assert not (STUDENT_HTML / f"{name}.html").exists(), f"{name} is in the student edition"
+    chapters = toc.notebooks(STUDENT_SRC / "_toc.yml")
+    assert sorted(chapters) == sorted((STUDENT_SRC / "notebooks").glob("*.ipynb"))
+    url = config["repository"]["url"].removeprefix("https://github.com/")
+    for notebook in chapters:
+        assert pairs.problems(notebook) == []
+        assert setup_cell.problems(notebook, STUDENT_SRC) == []
+        code = [c for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"]
+        counts = [c.execution_count for c in code]
+        assert counts == list(range(1, len(code) + 1)), f"{notebook.name}: counts {counts}"
+        docname = notebook.relative_to(STUDENT_SRC).with_suffix("").as_posix()
+        html_source = (STUDENT_HTML / f"{docname}.html").read_text(encoding="utf8")
+        for link in (f"/gh/{url}/{settings['branch']}?", f"/{url}/blob/{settings['branch']}/"):
+            assert link in html_source, f"{docname}: no launch button to {link}"
 
 
 def test_solution_fingerprints_are_found_in_the_full_book():
@@ -128,3 +201,11 @@ def test_solution_fingerprints_are_found_in_the_full_book():
         for index, pieces in enumerate(solutions, start=1):
             found = [p for p in pieces if p in text]
             assert found, f"{docname}: solution {index} leaves no fingerprint in the book: {pieces}"
+
+
+@pytest.mark.built
+def test_the_student_sources_leave_out_the_hidden_grading_tests():
+    if not (STUDENT_SRC / "_config.yml").is_file():
+        pytest.fail(f"no student sources in {STUDENT_SRC}: run `make book-student` first")
+    assert (ROOT / "grading").is_dir()  # the instructors' repository has them ...
+    assert not (STUDENT_SRC / "grading").exists()  # ... the students' copy does not

@@ -6,20 +6,31 @@ from nbclient.exceptions import CellExecutionError
 
 from tools.run_notebooks import execute, main, merge_streams
 
+#: A cell that shows whether the kernel's sockets are encrypted: CurveZMQ keys in its
+#: connection file.
+ENCRYPTION = (
+    "from ipykernel.connect import get_connection_info\n"
+    "'curve_secretkey' in get_connection_info(unpack=True)"
+)
 
-def test_execute_stores_outputs_without_timing(tmp_path, write_notebook):
+
+def test_execute_stores_outputs_without_timing(tmp_path, write_notebook, capfd):
     path = write_notebook(
         [
             nbformat.v4.new_code_cell("x = 21\nx * 2"),
             nbformat.v4.new_code_cell("import os\nprint(os.path.basename(os.getcwd()))"),
+            nbformat.v4.new_code_cell(ENCRYPTION),
         ],
     )
     execute(path)
     cells = nbformat.read(path, as_version=4).cells
-    assert [c["execution_count"] for c in cells] == [1, 2]
+    assert [c["execution_count"] for c in cells] == [1, 2, 3]
     assert cells[0]["outputs"][0]["data"]["text/plain"] == "42"
     assert cells[1]["outputs"][0]["text"] == f"{tmp_path.name}\n"  # runs from its own folder
     assert all("execution" not in c["metadata"] for c in cells)
+    # The kernel talks over encrypted sockets, and says nothing on its stderr about it.
+    assert cells[2]["outputs"][0]["data"]["text/plain"] == "True"
+    assert "without encryption" not in capfd.readouterr().err
 
 
 def test_tagged_exception_is_kept_and_untagged_one_stops(write_notebook):

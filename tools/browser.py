@@ -25,6 +25,18 @@ MACOS = (
     "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
 )
 NOT_FOUND = 3
+#: Headless, and no calls home: without the background-networking flags Chromium keeps trying
+#: to reach Google's hosts. The flags tests/test_browser.py launches with; tools/pdf.py too.
+ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 
 
 class NoBrowser(RuntimeError):

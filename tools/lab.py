@@ -10,8 +10,11 @@ kernelspec before any of the user's own. It serves the repository root and opens
 serves, so from there saving a chapter also writes its text pair ``notebooks/text/*.md``
 (``jupyter lab notebooks/`` would save the notebook alone). JupyterLab does not fetch its news
 feed, check for new versions or offer to install extensions from PyPI: the book's environment is
-pinned, and a reader can turn these on in JupyterLab's settings. ``tests/test_jupyterlab.py``
-starts JupyterLab with this same command line and runs chapter 1 in it through the interface.
+pinned, and a reader can turn these on in JupyterLab's settings. Its kernels talk to it over
+sockets encrypted with CurveZMQ (:data:`ENCRYPTED`), so none warns that it runs "over TCP
+without encryption"; jupyterlab-myst (pinned) renders the chapters' MyST Markdown.
+``tests/test_jupyterlab.py`` starts JupyterLab with this same command line and runs chapter 1
+in it through the interface.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ OFFLINE = (
     "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     "--LabApp.extension_manager=readonly",
 )
+#: The kernel manager hands each kernel CurveZMQ keys, so that what JupyterLab and the kernel
+#: send each other is encrypted ("auto": for kernels whose kernelspec declares it, as
+#: ipykernel's does; another kernel still starts, unencrypted).
+ENCRYPTED = "--KernelManager.transport_encryption=auto"
 
 
 def command(
@@ -61,6 +68,7 @@ def command(
         f"--FileContentsManager.preferred_dir={start}",
         f"--ServerApp.ip={ip}",
         *OFFLINE,
+        ENCRYPTED,
     ]
     if port is not None:
         argv += [f"--ServerApp.port={port}", "--ServerApp.port_retries=0"]

@@ -34,7 +34,9 @@ BLAS = {
     "avx2": {"MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
 }
 THREADS = (1, 2)
+#: tools/nbval_kernel.py: nbval's kernels talk over encrypted sockets, as make lab's do.
 PYTEST = ("-m", "pytest", "-q", "--nbval", "--nbval-current-env", "-p", "no:cacheprovider")
+PYTEST += ("-p", "tools.nbval_kernel")
 REPORT = "import torch; print(torch.backends.cpu.get_cpu_capability(), torch.get_num_threads())"
 #: Idle OpenMP threads sleep instead of spinning, so passes can share cores; how threads wait
 #: does not change how work is split between them, nor any number.

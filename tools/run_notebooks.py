@@ -9,7 +9,9 @@ metadata is written (it would change on every run and make diffs noisy). Traceba
 in IPython's minimal form (type and message), so no path of this machine reaches the page. A
 cell that raises stops the run unless the cell is tagged ``raises-exception``. Every figure's
 PNG records the size of its smallest text (``tools/figure_fonts.py``), which the browser tests
-turn into its size on screen.
+turn into its size on screen. The kernel and this process talk over sockets encrypted with
+CurveZMQ (:data:`ENCRYPTED`), so the kernel does not warn that it runs "over TCP without
+encryption".
 """
 
 from __future__ import annotations
@@ -22,12 +24,16 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from traitlets.config import Config
 
 from tools import toc
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Cell metadata that changes on every run and carries no meaning for readers.
 VOLATILE_METADATA = ("execution", "collapsed", "scrolled")
+#: The kernel manager hands the kernel CurveZMQ keys, so that what it and the kernel send each
+#: other is encrypted ("auto": for kernels whose kernelspec declares it, as ipykernel's does).
+ENCRYPTED = Config({"KernelManager": {"transport_encryption": "auto"}})
 
 
 def merge_streams(outputs: list) -> list:
@@ -81,6 +87,7 @@ def execute(path: str | Path, timeout: int = 600) -> float:
             "--IPKernelApp.extensions=tools.figure_fonts",
         ],
         resources={"metadata": {"path": str(path.parent.resolve())}},
+        config=ENCRYPTED,
     ).execute()
     seconds = time.perf_counter() - start
     for cell in nb.cells:

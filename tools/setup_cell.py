@@ -3,12 +3,21 @@
     python -m tools.setup_cell check        # is every toc chapter's first cell the standard one?
     python -m tools.setup_cell write notebooks/05_x.ipynb [module=requirement ...]
 
-The cell installs ``normlab`` from the repository named in ``_config.yml`` (and any extra
-``module=requirement`` a chapter needs, pinned as in requirements.txt, never ``torch``) when it
-is missing, and does nothing where everything is installed. ``write`` puts the standard cell
-first in a notebook (replacing an earlier set-up cell), keeping that cell's extra needs unless
-new ones are given; ``check`` compares every chapter's first cell with the standard one. After
-a fork changes ``repository.url`` in ``_config.yml``, ``write`` on each chapter updates them.
+The cell installs ``normlab`` from the repository named in ``_config.yml``, at the release the
+book was built from: the git tag ``v`` + ``pyproject.toml``'s version (``RELEASE = "v0.1.0"``),
+never whatever a branch holds that day. Any extra ``module=requirement`` a chapter needs
+(pinned as in requirements.txt, never ``torch``) comes from the package index. It installs only
+what is missing, and does nothing where everything is installed. When pip fails (a private
+fork, a tag not pushed, no network) the cell raises ``SetupFailed``, which Jupyter and Colab
+show as one line (its ``_render_traceback_``) naming what could not be installed, pip's own
+reason and what to check, instead of pip's traceback.
+
+``write`` puts the standard cell first in a notebook (replacing an earlier set-up cell, keeping
+its id and execution count), keeping that cell's extra needs unless new ones are given;
+``check`` compares every chapter's first cell with the standard one. After a fork changes
+``repository.url`` in ``_config.yml``, or a release changes the version, ``write`` on each
+chapter updates them (``make fork`` does). A release: set the version in pyproject.toml, run
+``write`` on every chapter, commit, then tag that commit ``v<version>`` and push the tag.
 """
 
 from __future__ import annotations
@@ -33,23 +42,52 @@ import subprocess
 import sys
 
 REPO = "{repo}"
+RELEASE = "{release}"  # normlab as this book was built: a tag of REPO
 NEEDS = {{
     "normlab": os.environ.get(
         "NORMLAB_SOURCE",
-        f"normlab @ git+{{REPO}}@{branch}",
+        f"normlab @ git+{{REPO}}@{{RELEASE}}",
     ),
 {extra}}}
 missing = [
     pkg for mod, pkg in NEEDS.items() if importlib.util.find_spec(mod) is None
 ]
+
+
+class SetupFailed(RuntimeError):
+    def _render_traceback_(self):  # Jupyter shows this one line, no traceback
+        return [f"SetupFailed: {{self}}"]
+
+
 if missing:
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", *missing],
-        check=True,
-    )"""
+    pip = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-color", *missing],
+        capture_output=True,
+        text=True,
+    )
+    said = [line.strip() for line in pip.stderr.splitlines() if line.strip()]
+    why = [line for line in said if line.startswith(("fatal:", "ERROR:"))]
+    if pip.returncode:
+        raise SetupFailed(
+            f"pip could not install {{', '.join(missing)}}: "
+            f"{{(why or said or ['no reason given'])[0]}} (is {{REPO}} "
+            f"public, with the tag {{RELEASE}}, and is there a network?)"
+        )"""
 #: One extra need in the cell: ``    "module": "package==version",``.
 EXTRA_NEED = re.compile(r'^    "(?P<module>[\w.]+)": "(?P<requirement>[^"]+)",$', re.MULTILINE)
 TAG = "remove-cell"
+
+
+def release(root: Path = ROOT) -> str:
+    """The git tag of the book's release: ``v`` + ``[project] version`` of ``pyproject.toml``."""
+    text = (root / "pyproject.toml").read_text(encoding="utf8")
+    found = re.search(r'^\[project\]$[^\[]*?^version\s*=\s*"([^"]+)"', text, re.MULTILINE)
+    if not found:
+        raise ValueError(
+            f'{root / "pyproject.toml"}: no `version = "..."` in [project], from which the '
+            f'set-up cells\' release tag is made (v + version); add one, e.g. version = "0.1.0"'
+        )
+    return f"v{found[1]}"
 
 
 def repository(root: Path = ROOT) -> tuple[str, str]:
@@ -64,12 +102,13 @@ def extra_needs(source: str) -> dict[str, str]:
 
 
 def standard(extra: dict[str, str], root: Path = ROOT) -> str:
-    """The set-up cell's source with the repository of ``_config.yml`` and ``extra`` needs."""
+    """The set-up cell's source with the repository of ``_config.yml``, the release of
+    ``pyproject.toml`` and ``extra`` needs."""
     if "torch" in extra:
         raise ValueError("extra must not reinstall torch: a hosted runtime's torch is kept")
-    url, branch = repository(root)
+    url, _ = repository(root)
     lines = "".join(f'    "{module}": "{req}",\n' for module, req in extra.items())
-    return TEMPLATE.format(repo=url, branch=branch, extra=lines)
+    return TEMPLATE.format(repo=url, release=release(root), extra=lines)
 
 
 def is_setup_cell(cell: dict) -> bool:
@@ -91,19 +130,25 @@ def problems(path: Path, root: Path = ROOT) -> list[str]:
         return [f"{path}: {err}"]
     if cell.source != expected:
         found.append(
-            f"{path}: the set-up cell differs from the standard one (repository and branch from "
-            f"_config.yml); run python -m tools.setup_cell write {path}"
+            f"{path}: the set-up cell differs from the standard one (repository from _config.yml, "
+            f"release from pyproject.toml); run python -m tools.setup_cell write {path}"
         )
     return found
 
 
 def write(path: Path, extra: dict[str, str] | None = None, root: Path = ROOT) -> None:
-    """Put the standard set-up cell first in the notebook at ``path``."""
+    """Put the standard set-up cell first in the notebook at ``path``. An earlier set-up cell is
+    replaced in place: its id and execution count stay (a smaller diff, and counts that still
+    read as one fresh run), and its extra needs too unless ``extra`` is given."""
     nb = nbformat.read(path, as_version=4)
+    cell = nbformat.v4.new_code_cell(standard(extra or {}, root))
     if nb.cells and is_setup_cell(nb.cells[0]):
         old = nb.cells.pop(0)
-        extra = extra_needs(old.source) if extra is None else extra
-    cell = nbformat.v4.new_code_cell(standard(extra or {}, root))
+        if extra is None:
+            cell.source = standard(extra_needs(old.source), root)
+        cell.id = old.get("id", cell.id)
+        cell.execution_count = old.get("execution_count")
+        cell.outputs = old.get("outputs", [])
     cell.metadata["tags"] = [TAG]
     nb.cells.insert(0, cell)
     nbformat.write(nb, path)
