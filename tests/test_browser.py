@@ -35,6 +35,7 @@ import pytest
 import yaml
 
 from tools import toc
+from tools.browser import ARGS
 
 pytestmark = pytest.mark.browser
 
@@ -43,16 +44,7 @@ HTML = Path(os.environ.get("BOOK_HTML", ROOT / "_build" / "html"))
 STUDENT_HTML = Path(os.environ.get("STUDENT_HTML", ROOT / "_build" / "student" / "html"))
 SCREENSHOTS = HTML.parent / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM_ARGS = list(ARGS)  # headless, no calls home: tools/browser.py
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf8"))
 #: Every page, as its name without suffix relative to the root (notebooks/01_nlp), in toc order.
 DOCNAMES = [path.relative_to(ROOT).with_suffix("").as_posix() for path in toc.files()]
