@@ -162,6 +162,21 @@ class ProbeResult:
             c == tuple(range(k * g, (k + 1) * g)) for k, c in enumerate(self.axis_groups[axis])
         )
 
+    def spans(self, sep: str = ", ") -> list[str]:
+        """The axes the statistics span, one phrase each: ``["C in groups of 4", "H", "W"]``;
+        classes that are not consecutive blocks are listed, their positions joined by ``sep``."""
+        over = []
+        for a, g in enumerate(self.group_size):
+            name = self.names[a]
+            if a in self.reduced_dims:
+                over.append(name)
+            elif a in self.grouped_dims and self.is_consecutive(a):
+                over.append(f"{name} in groups of {g}")
+            elif a in self.grouped_dims:
+                classes = " ".join("{" + sep.join(map(str, c)) + "}" for c in self.axis_groups[a])
+                over.append(f"{name} in groups {classes}")
+        return over
+
     def __str__(self) -> str:
         """One sentence: which statistics are shared over which axes, and how many sets."""
         return self._sets() + self._notes()
@@ -173,15 +188,7 @@ class ProbeResult:
                 "no statistics shared: every element is shifted and scaled on its own, "
                 "by numbers that do not depend on the input (as BatchNorm does in eval mode)"
             )
-        over = []
-        for a, g in enumerate(self.group_size):
-            if a in self.reduced_dims:
-                over.append(names[a])
-            elif a in self.grouped_dims and self.is_consecutive(a):
-                over.append(f"{names[a]} in groups of {g}")
-            elif a in self.grouped_dims:
-                classes = " ".join("{" + ", ".join(map(str, c)) + "}" for c in self.axis_groups[a])
-                over.append(f"{names[a]} in groups {classes}")
+        over = self.spans()
         per = [names[a] for a in self.independent_dims]
         per += [f"{names[a]} group" for a in self.grouped_dims]
         unit = "pair" if self.statistics == "mean and variance" else "value"

@@ -663,16 +663,7 @@ def _axis_names(
 
 def _over(result: ProbeResult) -> str:
     """``"over (C in groups of 4, H, W)"``: the axes the statistics span."""
-    names, over = result.names, []
-    for a, g in enumerate(result.group_size):
-        if a in result.reduced_dims:
-            over.append(names[a])
-        elif a in result.grouped_dims and result.is_consecutive(a):
-            over.append(f"{names[a]} in groups of {g}")
-        elif a in result.grouped_dims:
-            classes = " ".join("{" + ",".join(map(str, c)) + "}" for c in result.axis_groups[a])
-            over.append(f"{names[a]} in groups {classes}")
-    return f"over ({', '.join(over)})"
+    return f"over ({', '.join(result.spans(sep=','))})"
 
 
 def _sets(result: ProbeResult, training: ProbeResult | None) -> str:
